@@ -1,0 +1,142 @@
+"""Input validation: one helper per rule, each raising an error that names the argument.
+
+Every public function validates its user-facing arguments here, so that bad input fails
+early with a message that says what was given, what was expected and how to fix it,
+instead of an opaque shape error from deep inside torch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+_WHICH = ("LA", "SA", "LM")
+
+
+def check_int_in_range(name: str, value: Any, *, low: int, high: int | None = None) -> int:
+    """Return ``value`` if it is an int with ``low <= value`` (and ``value <= high``)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        msg = f"{name} must be an int, got {type(value).__name__} {value!r}"
+        raise TypeError(msg)
+    if value < low or (high is not None and value > high):
+        upper = "" if high is None else f" and <= {high}"
+        msg = f"{name} must be >= {low}{upper}, got {value}"
+        raise ValueError(msg)
+    return value
+
+
+def check_positive_float(name: str, value: Any, *, allow_none: bool = False) -> float | None:
+    """Return ``value`` as a float if it is a finite number > 0 (or None when allowed)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        msg = f"{name} must be a positive number, got {type(value).__name__} {value!r}"
+        raise TypeError(msg)
+    if not math.isfinite(value) or value <= 0:
+        msg = f"{name} must be a finite number > 0, got {value!r}"
+        raise ValueError(msg)
+    return float(value)
+
+
+def check_which(which: Any) -> str:
+    """Return ``which`` if it names a part of the spectrum: 'LA', 'SA' or 'LM'."""
+    if which not in _WHICH:
+        msg = (
+            f"which must be one of {_WHICH} (largest algebraic, smallest algebraic, "
+            f"largest magnitude), got {which!r}"
+        )
+        raise ValueError(msg)
+    return which
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    """Return ``value`` if it is one of ``choices``."""
+    if value not in choices:
+        msg = f"{name} must be one of {choices}, got {value!r}"
+        raise ValueError(msg)
+    return value
+
+
+def check_square_matrix(name: str, tensor: torch.Tensor) -> torch.Tensor:
+    """Return ``tensor`` if it is a 2-D square floating-point tensor."""
+    if tensor.ndim != 2 or tensor.shape[0] != tensor.shape[1]:
+        msg = f"{name} must be a square 2-D tensor (n, n), got shape {tuple(tensor.shape)}"
+        raise ValueError(msg)
+    if not tensor.is_floating_point():
+        msg = f"{name} must be a floating-point tensor, got dtype {tensor.dtype}"
+        raise TypeError(msg)
+    return tensor
+
+
+def check_block(
+    name: str, block: torch.Tensor, *, n: int, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    """Return ``block`` if it is an (n, k) tensor on the operator's dtype and device."""
+    if not isinstance(block, torch.Tensor):
+        msg = f"{name} must be a torch.Tensor, got {type(block).__name__}"
+        raise TypeError(msg)
+    if block.ndim != 2 or block.shape[0] != n:
+        msg = f"{name} must have shape ({n}, k) to match the operator, got {tuple(block.shape)}"
+        raise ValueError(msg)
+    check_same_dtype_device(name, block, dtype=dtype, device=device)
+    return block
+
+
+def check_same_dtype_device(
+    name: str, tensor: torch.Tensor, *, dtype: torch.dtype | None, device: torch.device
+) -> None:
+    """Raise if ``tensor`` is not on ``device`` (and, unless ``dtype`` is None, of ``dtype``)."""
+    if tensor.device != device:
+        msg = (
+            f"{name} is on device {tensor.device} but the operator/model is on {device}; "
+            f"move it with .to({str(device)!r})"
+        )
+        raise ValueError(msg)
+    if dtype is not None and tensor.dtype != dtype:
+        msg = (
+            f"{name} has dtype {tensor.dtype} but the operator/model has dtype {dtype}; "
+            f"convert it with .to({dtype})"
+        )
+        raise TypeError(msg)
+
+
+def check_k(k: Any, n: int) -> int:
+    """Return ``k`` if 1 <= k < n (Lanczos needs room beyond the wanted eigenpairs)."""
+    k = check_int_in_range("k", k, low=1)
+    if k >= n:
+        msg = (
+            f"k must be < n = {n} (the operator's dimension), got k = {k}; "
+            "for the whole spectrum use torch.linalg.eigvalsh(hesskit.dense(op))"
+        )
+        raise ValueError(msg)
+    return k
+
+
+def make_generator(
+    generator: torch.Generator | int | None, device: torch.device
+) -> torch.Generator:
+    """Return a ``torch.Generator`` on ``device`` from a generator, a seed, or None (seed 0).
+
+    The library never touches the global RNG: None means a fresh generator with seed 0, so
+    that a call without a seed is still reproducible.
+    """
+    if isinstance(generator, torch.Generator):
+        if generator.device.type != device.type:
+            msg = (
+                f"generator is on device {generator.device} but the operator is on {device}; "
+                f"create it with torch.Generator(device={str(device)!r})"
+            )
+            raise ValueError(msg)
+        return generator
+    if generator is None:
+        seed = 0
+    elif isinstance(generator, int) and not isinstance(generator, bool):
+        seed = generator
+    else:
+        msg = f"generator must be a torch.Generator, an int seed or None, got {generator!r}"
+        raise TypeError(msg)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    return gen

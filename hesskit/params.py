@@ -1,0 +1,120 @@
+"""Flat parameter vectors and named tensors.
+
+Curvature operators act on one flat vector of length n = the number of selected
+parameters, while a model is evaluated on named tensors through
+``torch.func.functional_call``. This module converts between the two views and selects
+which parameters an operator differentiates (all trainable ones, a list of names, or the
+parameters of given sub-modules), without ever mutating the user's model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ParameterLayout:
+    """Names, shapes and offsets of the selected parameters inside one flat vector."""
+
+    names: tuple[str, ...]
+    shapes: tuple[torch.Size, ...]
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Number of entries of each named tensor."""
+        return tuple(int(torch.Size(s).numel()) for s in self.shapes)
+
+    @property
+    def numel(self) -> int:
+        """Length of the flat vector."""
+        return sum(self.sizes)
+
+    def flatten(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Concatenate named tensors into a flat vector; a leading batch dim is kept."""
+        parts = [tensors[name] for name in self.names]
+        lead = parts[0].shape[: parts[0].ndim - len(self.shapes[0])]
+        return torch.cat([p.reshape(*lead, -1) for p in parts], dim=-1)
+
+    def unflatten(self, vector: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Split a flat vector (or a (..., n) batch of them) into named tensors."""
+        lead = vector.shape[:-1]
+        chunks = torch.split(vector, self.sizes, dim=-1)
+        return {
+            name: chunk.reshape(*lead, *shape)
+            for name, chunk, shape in zip(self.names, chunks, self.shapes, strict=True)
+        }
+
+
+def select_parameters(
+    model: nn.Module, params: Iterable[str | nn.Module] | str | nn.Module | None
+) -> dict[str, torch.Tensor]:
+    """Return the named parameters an operator differentiates, detached from autograd.
+
+    Args:
+        model: the network.
+        params: None for every parameter with ``requires_grad``; otherwise names (as in
+            ``model.named_parameters()``) and/or sub-modules of ``model`` whose
+            parameters are selected.
+
+    Raises:
+        TypeError: if ``params`` holds something that is neither a name nor a module.
+        ValueError: if a name or module is not part of ``model``, or nothing is selected.
+    """
+    named = dict(model.named_parameters())
+    if params is None:
+        chosen = [name for name, p in named.items() if p.requires_grad]
+        if not chosen:
+            msg = (
+                "model has no trainable parameters (none with requires_grad=True); "
+                "pass params=[...] to choose which to differentiate"
+            )
+            raise ValueError(msg)
+    else:
+        chosen = _resolve_selection(model, named, params)
+    return {name: named[name].detach() for name in chosen}
+
+
+def _resolve_selection(
+    model: nn.Module,
+    named: dict[str, nn.Parameter],
+    params: Iterable[str | nn.Module] | str | nn.Module,
+) -> list[str]:
+    """Turn names and sub-modules into an ordered, duplicate-free list of parameter names."""
+    items = [params] if isinstance(params, (str, nn.Module)) else list(params)
+    by_identity = {id(p): name for name, p in named.items()}
+    chosen: list[str] = []
+    for item in items:
+        if isinstance(item, str):
+            if item not in named:
+                msg = f"params names {item!r}, which is not a parameter of the model; known: "
+                msg += ", ".join(named)
+                raise ValueError(msg)
+            new = [item]
+        elif isinstance(item, nn.Module):
+            new = [by_identity[id(p)] for p in item.parameters() if id(p) in by_identity]
+            if not new:
+                msg = f"params holds a module {type(item).__name__} with no parameters in model"
+                raise ValueError(msg)
+        else:
+            msg = f"params must hold parameter names or modules, got {type(item).__name__}"
+            raise TypeError(msg)
+        chosen.extend(name for name in new if name not in chosen)
+    if not chosen:
+        msg = "params selects no parameters; pass at least one name or module"
+        raise ValueError(msg)
+    return chosen
+
+
+def layout_of(tensors: dict[str, torch.Tensor]) -> ParameterLayout:
+    """The flat layout of a dict of named tensors, in its order."""
+    return ParameterLayout(tuple(tensors), tuple(t.shape for t in tensors.values()))
+
+
+def flatten_parameters(model: nn.Module, params=None) -> torch.Tensor:
+    """The selected parameters of ``model`` as one detached flat vector (a copy)."""
+    selected = select_parameters(model, params)
+    return layout_of(selected).flatten(selected).clone()
