@@ -37,14 +37,15 @@ class ParameterLayout:
         """Concatenate named tensors into a flat vector; a leading batch dim is kept."""
         parts = [tensors[name] for name in self.names]
         lead = parts[0].shape[: parts[0].ndim - len(self.shapes[0])]
-        return torch.cat([p.reshape(*lead, -1) for p in parts], dim=-1)
+        sizes = self.sizes
+        return torch.cat([p.reshape((*lead, size)) for p, size in zip(parts, sizes, strict=True)], -1)
 
     def unflatten(self, vector: torch.Tensor) -> dict[str, torch.Tensor]:
         """Split a flat vector (or a (..., n) batch of them) into named tensors."""
         lead = vector.shape[:-1]
         chunks = torch.split(vector, self.sizes, dim=-1)
         return {
-            name: chunk.reshape(*lead, *shape)
+            name: chunk.reshape((*lead, *shape))
             for name, chunk, shape in zip(self.names, chunks, self.shapes, strict=True)
         }
 

@@ -36,9 +36,7 @@ class LinearOperator:
 
     def matmat(self, block: torch.Tensor) -> torch.Tensor:
         """Return ``A @ block`` for a block of shape ``(n, k)``."""
-        _checks.check_block(
-            "block", block, n=self.shape[1], dtype=self.dtype, device=self.device
-        )
+        _checks.check_block("block", block, n=self.shape[1], dtype=self.dtype, device=self.device)
         return self._matmat(block)
 
     def __matmul__(self, other: torch.Tensor) -> torch.Tensor:
@@ -64,9 +62,7 @@ class LinearOperator:
         )
 
     def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(n={self.shape[0]}, dtype={self.dtype}, device={self.device})"
-        )
+        return f"{type(self).__name__}(n={self.shape[0]}, dtype={self.dtype}, device={self.device})"
 
 
 class DenseOperator(LinearOperator):
@@ -93,10 +89,7 @@ def as_operator(op: Any) -> LinearOperator:
         return op
     if isinstance(op, torch.Tensor):
         return DenseOperator(op)
-    msg = (
-        "op must be a hesskit LinearOperator or a square torch.Tensor, "
-        f"got {type(op).__name__}"
-    )
+    msg = f"op must be a hesskit LinearOperator or a square torch.Tensor, got {type(op).__name__}"
     raise TypeError(msg)
 
 
@@ -117,3 +110,13 @@ def dense(op: LinearOperator | torch.Tensor, *, block_size: int = 256) -> torch.
     eye = torch.eye(n, dtype=op.dtype, device=op.device)
     columns = [op.matmat(eye[:, i : i + block_size]) for i in range(0, n, block_size)]
     return torch.cat(columns, dim=1)
+
+
+def map_columns(product, block: torch.Tensor) -> torch.Tensor:
+    """Apply a vector-to-vector ``product`` to each column of ``block``.
+
+    ``vmap`` pushes all columns through one pass; a single column skips vmap's overhead.
+    """
+    if block.shape[1] == 1:
+        return product(block[:, 0]).unsqueeze(1)
+    return torch.func.vmap(product, in_dims=1, out_dims=1)(block)

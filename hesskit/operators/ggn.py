@@ -1,0 +1,58 @@
+"""The generalized Gauss-Newton matrix J^T H_out J of the mean loss over a data set.
+
+``J`` is the Jacobian of the model's outputs with respect to the parameters and ``H_out``
+the Hessian of the loss with respect to the outputs (Schraudolph 2002, "Fast curvature
+matrix-vector products for second-order gradient descent", Neural Computation 14(7)).
+For a convex loss in the outputs it is positive semi-definite, and it is the part of the
+Hessian that carries the outliers of the spectrum (Sagun et al. 2017, arXiv:1706.04454,
+section 2); the Hessian is GGN plus a term weighted by the loss gradient, which vanishes
+for a linear model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.func import grad, jvp, vjp
+
+from hesskit.operators._model import ModelCurvature
+from hesskit.operators.base import map_columns
+
+
+class GaussNewton(ModelCurvature):
+    """The generalized Gauss-Newton matrix of the mean loss over all samples."""
+
+    def _batch_matmat(self, index: int, inputs, targets, block: torch.Tensor) -> torch.Tensor:
+        def outputs_of(theta):
+            return self.outputs(theta, inputs)
+
+        outputs, pullback = vjp(outputs_of, self.theta)
+        # H_out is symmetric, so its product is the vjp of the loss gradient (reverse over
+        # reverse): one linearisation per batch, and it works for losses such as
+        # F.mse_loss whose forward-mode derivative is broken in torch 2.13.
+        _, output_hessian = vjp(grad(lambda out: self.loss_fn(out, targets)), outputs)
+
+        def product(vector: torch.Tensor) -> torch.Tensor:
+            jacobian_vector = jvp(outputs_of, (self.theta,), (self.layout.unflatten(vector),))[1]
+            return self.layout.flatten(pullback(output_hessian(jacobian_vector)[0])[0])
+
+        return map_columns(product, block)
+
+
+def ggn(model: torch.nn.Module, loss_fn, data: Any, *, params=None) -> GaussNewton:
+    """The generalized Gauss-Newton matrix ``J^T H_out J`` of the mean loss over ``data``.
+
+    Same arguments as the model form of :func:`hesskit.hessian`; ``loss_fn`` must return
+    the batch mean.
+
+    Example:
+        >>> import torch, hesskit
+        >>> model = torch.nn.Linear(2, 1, bias=False)
+        >>> X, Y = torch.eye(2), torch.zeros(2, 1)
+        >>> G = hesskit.ggn(model, torch.nn.functional.mse_loss, (X, Y))
+        >>> hesskit.dense(G)
+        tensor([[1., 0.],
+                [0., 1.]])
+    """
+    return GaussNewton(model, loss_fn, data, params=params)
