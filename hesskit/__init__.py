@@ -1,5 +1,13 @@
-"""hesskit: curvature of neural-network loss surfaces on the GPU and the CPU."""
+"""hesskit: curvature of neural-network loss surfaces on the GPU and the CPU.
 
+Layers (imports point down): operators (Hessian, GGN, gradient covariance of a model,
+loss and data, or of f(theta)) -> algorithms on any symmetric operator (eigensolvers,
+spectral density, trace) -> spectrum analysis (bulk vs outliers).
+"""
+
+from hesskit import spectrum
+from hesskit.density import SpectralDensity, spectral_density
+from hesskit.eigen import EigenResult, eigsh, power_iteration
 from hesskit.operators import (
     DenseOperator,
     FunctionHessian,
@@ -13,6 +21,7 @@ from hesskit.operators import (
     gradient_covariance,
     hessian,
 )
+from hesskit.trace_estimation import TraceEstimate, trace
 
 __all__ = [
     # operators
@@ -27,4 +36,15 @@ __all__ = [
     "ggn",
     "gradient_covariance",
     "hessian",
+    # eigensolvers
+    "EigenResult",
+    "eigsh",
+    "power_iteration",
+    # spectral density and trace
+    "SpectralDensity",
+    "TraceEstimate",
+    "spectral_density",
+    "trace",
+    # bulk and outliers
+    "spectrum",
 ]

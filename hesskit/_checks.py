@@ -140,3 +140,20 @@ def make_generator(
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
     return gen
+
+
+def check_start_vector(
+    name: str, vector: Any, *, n: int, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    """Return ``vector`` if it is a finite, nonzero ``(n,)`` tensor of ``dtype`` on ``device``."""
+    if not isinstance(vector, torch.Tensor):
+        msg = f"{name} must be a torch.Tensor of shape ({n},), got {type(vector).__name__}"
+        raise TypeError(msg)
+    if tuple(vector.shape) != (n,):
+        msg = f"{name} must have shape ({n},) to match the operator, got {tuple(vector.shape)}"
+        raise ValueError(msg)
+    check_same_dtype_device(name, vector, dtype=dtype, device=device)
+    if not bool(torch.isfinite(vector).all()) or not bool(vector.any()):
+        msg = f"{name} must be finite and nonzero (it is normalised to a unit start vector)"
+        raise ValueError(msg)
+    return vector

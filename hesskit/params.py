@@ -37,8 +37,8 @@ class ParameterLayout:
         """Concatenate named tensors into a flat vector; a leading batch dim is kept."""
         parts = [tensors[name] for name in self.names]
         lead = parts[0].shape[: parts[0].ndim - len(self.shapes[0])]
-        sizes = self.sizes
-        return torch.cat([p.reshape((*lead, size)) for p, size in zip(parts, sizes, strict=True)], -1)
+        flat = [p.reshape((*lead, size)) for p, size in zip(parts, self.sizes, strict=True)]
+        return torch.cat(flat, dim=-1)
 
     def unflatten(self, vector: torch.Tensor) -> dict[str, torch.Tensor]:
         """Split a flat vector (or a (..., n) batch of them) into named tensors."""

@@ -1,0 +1,6 @@
+"""Spectral densities by stochastic Lanczos quadrature (Ubaru, Chen, Saad 2017)."""
+
+from hesskit.density.result import SpectralDensity
+from hesskit.density.slq import spectral_density
+
+__all__ = ["SpectralDensity", "spectral_density"]

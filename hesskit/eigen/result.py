@@ -1,0 +1,41 @@
+"""The result of an eigensolver: Ritz pairs, true residuals, work done, convergence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+def default_tol(dtype: torch.dtype) -> float:
+    """The default relative residual tolerance for ``dtype``: ``eps ** (2/3)``.
+
+    That is 3.7e-11 for float64 and 2.4e-5 for float32: well above the rounding floor of a
+    residual (about ``eps * ||A||`` times a small factor), so it is reachable, and tight
+    enough that eigenvalues are accurate to ``tol`` (``tol**2 / gap`` when isolated).
+    """
+    return float(torch.finfo(dtype).eps ** (2.0 / 3.0))
+
+
+@dataclass(frozen=True)
+class EigenResult:
+    """Approximate eigenpairs ``A v_i = lambda_i v_i`` of a symmetric operator."""
+
+    eigenvalues: torch.Tensor
+    """The k eigenvalue estimates (1-D), in the order the solver documents."""
+
+    eigenvectors: torch.Tensor
+    """The matching eigenvectors as the columns of an ``(n, k)`` tensor, orthonormal."""
+
+    residuals: torch.Tensor
+    """True residual norms ``||A v_i - lambda_i v_i||`` (1-D), from products with ``A``."""
+
+    num_matvecs: int
+    """Operator columns applied in all: a product with an ``(n, k)`` block counts k."""
+
+    converged: bool
+    """True when every residual is ``<= tol * scale``: scale is the largest |Ritz value|
+    seen (``eigsh``) or each pair's own |eigenvalue| (``power_iteration``)."""
+
+    tol: float
+    """The relative residual tolerance that was used."""
