@@ -28,6 +28,41 @@ settings.register_profile("explore", deadline=None, max_examples=200)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Options of the claims suite (here, not in claims/conftest.py; see the docstring)."""
+    group = parser.getgroup("claims")
+    group.addoption(
+        "--claims-profile",
+        choices=("quick", "full"),
+        default="quick",
+        help="quick: CPU sizes, minutes (default, CI); full: paper-scale sizes for a GPU",
+    )
+    group.addoption(
+        "--claims-report",
+        metavar="DIR",
+        default=None,
+        help="write report.json and the claims' PNG figures into DIR",
+    )
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """End the run with the table of claims: statistic, interval or p-value, decision."""
+    from claims.report import format_table, records_from, write_json
+
+    reports = [
+        r for key in ("passed", "failed", "xfailed") for r in terminalreporter.stats.get(key, [])
+    ]
+    records = records_from(r for r in reports if getattr(r, "when", "call") == "call")
+    if not records:
+        return
+    terminalreporter.section("claims")
+    for line in format_table(records):
+        terminalreporter.write_line(line)
+    folder = config.getoption("--claims-report")
+    if folder is not None:
+        terminalreporter.write_line(f"report written to {write_json(records, folder)}")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip tests marked ``gpu`` cleanly when no CUDA device is present."""
     if torch.cuda.is_available():

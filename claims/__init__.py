@@ -1,0 +1,1 @@
+"""Published conjectures about loss-surface curvature, as executable statistical tests."""
