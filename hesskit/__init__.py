@@ -2,10 +2,11 @@
 
 Layers (imports point down): operators (Hessian, GGN, gradient covariance of a model,
 loss and data, or of f(theta)) -> algorithms on any symmetric operator (eigensolvers,
-spectral density, trace) -> spectrum analysis (bulk vs outliers).
+spectral density, trace) -> spectrum analysis (bulk vs outliers) and landscape paths
+-> ready-made problems and trainers used by the claims suite.
 """
 
-from hesskit import spectrum
+from hesskit import landscape, problems, spectrum, train
 from hesskit.density import SpectralDensity, spectral_density
 from hesskit.eigen import EigenResult, eigsh, power_iteration
 from hesskit.operators import (
@@ -45,6 +46,9 @@ __all__ = [
     "TraceEstimate",
     "spectral_density",
     "trace",
-    # bulk and outliers
+    # bulk and outliers; loss along paths; ready-made problems and trainers
+    "landscape",
+    "problems",
     "spectrum",
+    "train",
 ]

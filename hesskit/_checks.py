@@ -157,3 +157,88 @@ def check_start_vector(
         msg = f"{name} must be finite and nonzero (it is normalised to a unit start vector)"
         raise ValueError(msg)
     return vector
+
+
+def check_finite_float(name: str, value: Any, *, allow_none: bool = False) -> float | None:
+    """Return ``value`` as a float if it is a finite number (or None when allowed)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        msg = f"{name} must be a finite number, got {type(value).__name__} {value!r}"
+        raise TypeError(msg)
+    if not math.isfinite(value):
+        msg = f"{name} must be finite, got {value!r}"
+        raise ValueError(msg)
+    return float(value)
+
+
+def check_module(name: str, value: Any) -> torch.nn.Module:
+    """Return ``value`` if it is a ``torch.nn.Module``."""
+    if not isinstance(value, torch.nn.Module):
+        msg = f"{name} must be a torch.nn.Module, got {type(value).__name__}"
+        raise TypeError(msg)
+    return value
+
+
+def check_callable(name: str, value: Any, *, usage: str) -> Any:
+    """Return ``value`` if it is callable; ``usage`` says how it will be called."""
+    if not callable(value):
+        msg = f"{name} must be callable as {usage}, got {value!r}"
+        raise TypeError(msg)
+    return value
+
+
+def check_tensor_pair(name: str, data: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return ``data`` as ``(X, Y)`` if it is a pair of tensors with equal leading sizes."""
+    if (
+        not isinstance(data, (tuple, list))
+        or len(data) != 2
+        or not all(isinstance(part, torch.Tensor) for part in data)
+    ):
+        msg = f"{name} must be an (inputs, targets) pair of tensors, got {type(data).__name__}"
+        raise TypeError(msg)
+    inputs, targets = data
+    if inputs.ndim == 0 or targets.ndim == 0 or inputs.shape[0] != targets.shape[0]:
+        msg = (
+            f"{name} must hold inputs and targets with the same number of samples (leading "
+            f"size), got shapes {tuple(inputs.shape)} and {tuple(targets.shape)}"
+        )
+        raise ValueError(msg)
+    if inputs.shape[0] == 0:
+        msg = f"{name} is empty: it holds no sample"
+        raise ValueError(msg)
+    return inputs, targets
+
+
+def check_flat_vector(
+    name: str, vector: Any, *, n: int, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    """Return ``vector`` if it is a finite ``(n,)`` tensor of ``dtype`` on ``device``."""
+    if not isinstance(vector, torch.Tensor):
+        msg = f"{name} must be a torch.Tensor of shape ({n},), got {type(vector).__name__}"
+        raise TypeError(msg)
+    if tuple(vector.shape) != (n,):
+        msg = f"{name} must have shape ({n},), one flat vector, got {tuple(vector.shape)}"
+        raise ValueError(msg)
+    check_same_dtype_device(name, vector, dtype=dtype, device=device)
+    if not bool(torch.isfinite(vector).all()):
+        msg = f"{name} must be finite, but it holds NaN or inf"
+        raise ValueError(msg)
+    return vector
+
+
+def check_last_dim(name: str, value: Any, *, n: int) -> torch.Tensor:
+    """Return ``value`` if it is a floating tensor of shape ``(..., n)``.
+
+    No value-dependent check, so it is safe inside ``torch.func`` transforms.
+    """
+    if not isinstance(value, torch.Tensor):
+        msg = f"{name} must be a torch.Tensor of shape (..., {n}), got {type(value).__name__}"
+        raise TypeError(msg)
+    if value.ndim == 0 or value.shape[-1] != n:
+        msg = f"{name} must have shape ({n},) or (..., {n}), got {tuple(value.shape)}"
+        raise ValueError(msg)
+    if not value.is_floating_point():
+        msg = f"{name} must be floating point, got dtype {value.dtype}"
+        raise TypeError(msg)
+    return value

@@ -1,0 +1,23 @@
+"""Ready-made, seeded problems: data, loss and model factories, and the spherical spin glass.
+
+Reference numbers from the literature (threshold and ground-state energies) live in
+:mod:`hesskit.problems.reference`, each with its provenance.
+"""
+
+from hesskit.problems import reference
+from hesskit.problems.base import Problem, mean_squared_error, mlp
+from hesskit.problems.datasets import digits, gaussian_mixture, teacher_student
+from hesskit.problems.spin_glass import SphericalSpinGlass
+
+__all__ = [
+    # problems of networks
+    "Problem",
+    "digits",
+    "gaussian_mixture",
+    "mean_squared_error",
+    "mlp",
+    "teacher_student",
+    # random landscapes
+    "SphericalSpinGlass",
+    "reference",
+]
