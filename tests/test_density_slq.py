@@ -12,17 +12,10 @@ from hypothesis import strategies as st
 from scipy.stats import wasserstein_distance
 
 from hesskit.density import SpectralDensity, spectral_density
-from hesskit.operators.base import LinearOperator
 from hesskit.trace_estimation import rademacher
+from tests.matrices import CountingOperator, spectral_matrix
 
 F64 = torch.float64
-
-
-def _matrix(eigenvalues: torch.Tensor, seed: int) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    n = eigenvalues.numel()
-    q, _ = torch.linalg.qr(torch.randn(n, n, dtype=F64, generator=gen))
-    return (q * eigenvalues) @ q.T
 
 
 def _spectrum(n: int, seed: int) -> torch.Tensor:
@@ -38,17 +31,6 @@ def _bulk_plus_outliers(n: int = 500, seed: int = 0) -> torch.Tensor:
     return eigenvalues
 
 
-class _CountingOperator(LinearOperator):
-    def __init__(self, matrix: torch.Tensor) -> None:
-        self.matrix, self.shape = matrix, tuple(matrix.shape)
-        self.dtype, self.device = matrix.dtype, matrix.device
-        self.widths: list[int] = []
-
-    def _matmat(self, block: torch.Tensor) -> torch.Tensor:
-        self.widths.append(block.shape[1])
-        return self.matrix @ block
-
-
 @settings(max_examples=25, deadline=None)
 @given(
     n=st.integers(1, 40),
@@ -61,7 +43,10 @@ def test_weights_sum_to_one_and_nodes_in_spectrum(
 ) -> None:
     eigenvalues = _spectrum(n, seed)
     result = spectral_density(
-        _matrix(eigenvalues, seed), num_probes=num_probes, num_steps=num_steps, generator=seed
+        spectral_matrix(eigenvalues, seed),
+        num_probes=num_probes,
+        num_steps=num_steps,
+        generator=seed,
     )
     steps = min(n, num_steps)
     assert result.nodes.shape == result.weights.shape == (num_probes, steps)
@@ -77,7 +62,7 @@ def test_weights_sum_to_one_and_nodes_in_spectrum(
 
 @pytest.mark.parametrize(("n", "num_steps"), [(8, 8), (12, 4), (10, 1)])
 def test_gauss_quadrature_exact_for_polynomials(n: int, num_steps: int) -> None:
-    a = _matrix(_spectrum(n, 3) / 2, 3)
+    a = spectral_matrix(_spectrum(n, 3) / 2, 3)
     result = spectral_density(a, num_probes=3, num_steps=num_steps, generator=11)
     probes = rademacher(n, 3, dtype=F64, generator=11) / math.sqrt(n)
     power = probes.clone()
@@ -90,7 +75,7 @@ def test_gauss_quadrature_exact_for_polynomials(n: int, num_steps: int) -> None:
 
 def test_trace_estimate_is_unbiased() -> None:
     eigenvalues = _spectrum(30, 5)
-    a = _matrix(eigenvalues, 5)
+    a = spectral_matrix(eigenvalues, 5)
     num_probes, num_seeds = 4, 300
     estimates = torch.stack(
         [
@@ -104,7 +89,7 @@ def test_trace_estimate_is_unbiased() -> None:
 
 
 def test_trace_estimate_equals_hutchinson_with_the_same_probes() -> None:
-    a = _matrix(_spectrum(20, 1), 1)
+    a = spectral_matrix(_spectrum(20, 1), 1)
     result = spectral_density(a, num_probes=5, num_steps=3, generator=7)
     probes = rademacher(20, 5, dtype=F64, generator=7)
     torch.testing.assert_close(result.trace_estimate(), (probes * (a @ probes)).sum(0).mean())
@@ -113,7 +98,9 @@ def test_trace_estimate_equals_hutchinson_with_the_same_probes() -> None:
 @settings(max_examples=15, deadline=None)
 @given(n=st.integers(2, 60), seed=st.integers(0, 2**31 - 1), log=st.booleans())
 def test_smoothed_density_integrates_to_one(n: int, seed: int, log: bool) -> None:
-    result = spectral_density(_matrix(_spectrum(n, seed), seed), num_probes=3, generator=seed)
+    result = spectral_density(
+        spectral_matrix(_spectrum(n, seed), seed), num_probes=3, generator=seed
+    )
     grid = result.grid(4000, log=log)
     values = result.log_density(grid) if log else result.density(grid)
     assert abs(float(torch.trapezoid(values, grid)) - 1) < 1e-3
@@ -130,7 +117,7 @@ def test_explicit_sigma_and_grid_dtype() -> None:
 
 def test_wasserstein_distance_to_exact_spectrum_with_default_budget() -> None:
     eigenvalues = _bulk_plus_outliers()
-    result = spectral_density(_matrix(eigenvalues, 2), generator=3)
+    result = spectral_density(spectral_matrix(eigenvalues, 2), generator=3)
     distance = wasserstein_distance(
         result.nodes.flatten().numpy(), eigenvalues.numpy(), u_weights=result.weights.flatten()
     )
@@ -138,7 +125,7 @@ def test_wasserstein_distance_to_exact_spectrum_with_default_budget() -> None:
 
 
 def test_same_seed_same_numbers_and_generator_object() -> None:
-    a = _matrix(_spectrum(25, 4), 4)
+    a = spectral_matrix(_spectrum(25, 4), 4)
     first = spectral_density(a, num_probes=3, num_steps=7, generator=9)
     second = spectral_density(a, num_probes=3, num_steps=7, generator=9)
     third = spectral_density(
@@ -153,7 +140,7 @@ def test_same_seed_same_numbers_and_generator_object() -> None:
 def test_breakdown_gives_exact_nodes() -> None:
     distinct = torch.tensor([-1.0, 0.5, 3.0], dtype=F64)
     eigenvalues = distinct.repeat_interleave(torch.tensor([10, 15, 5]))
-    a = _matrix(eigenvalues, 8)
+    a = spectral_matrix(eigenvalues, 8)
     result = spectral_density(a, num_probes=4, num_steps=10, generator=2)
     torch.testing.assert_close(
         result.weights.sum(dim=1), torch.ones(4, dtype=F64), rtol=0, atol=1e-12
@@ -168,14 +155,14 @@ def test_breakdown_gives_exact_nodes() -> None:
 
 
 def test_steps_capped_and_one_block_product_per_step() -> None:
-    op = _CountingOperator(_matrix(_spectrum(6, 0), 0))
+    op = CountingOperator(spectral_matrix(_spectrum(6, 0), 0))
     result = spectral_density(op, num_probes=5, num_steps=90)
     assert result.nodes.shape == (5, 6) and result.num_matvecs == 30
     assert op.widths == [5] * 6
 
 
 def test_float32_stays_float32() -> None:
-    a = _matrix(_spectrum(50, 6), 6).float()
+    a = spectral_matrix(_spectrum(50, 6), 6).float()
     result = spectral_density(a, num_probes=2, num_steps=20)
     assert result.nodes.dtype == result.weights.dtype == torch.float32
     assert isinstance(result, SpectralDensity)
@@ -192,7 +179,7 @@ def test_log_density_of_hessian_like_spectrum_shows_outliers() -> None:
             torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0], dtype=F64),
         ]
     )
-    result = spectral_density(_matrix(eigenvalues, 0), generator=0)
+    result = spectral_density(spectral_matrix(eigenvalues, 0), generator=0)
     grid = result.grid(log=True)
     values = result.log_density(grid)
     assert float(values[grid > 0].max()) > 0

@@ -7,30 +7,9 @@ import torch
 
 from hesskit.eigen import eigsh, power_iteration
 from hesskit.eigen.result import default_tol
-from hesskit.operators.base import LinearOperator
+from tests.matrices import CountingOperator, spectral_matrix
 
 F64 = torch.float64
-
-
-def spectral_matrix(eigenvalues: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """``Q diag(eigenvalues) Q^T`` with ``Q`` from the QR of a seeded Gaussian matrix."""
-    n = eigenvalues.numel()
-    gen = torch.Generator().manual_seed(seed)
-    q, _ = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=eigenvalues.dtype))
-    matrix = (q * eigenvalues) @ q.T
-    return (matrix + matrix.T) / 2
-
-
-class CountingOperator(LinearOperator):
-    """A dense operator that counts the columns it is applied to."""
-
-    def __init__(self, matrix: torch.Tensor) -> None:
-        self.matrix, self.columns = matrix, 0
-        self.shape, self.dtype, self.device = tuple(matrix.shape), matrix.dtype, matrix.device
-
-    def _matmat(self, block: torch.Tensor) -> torch.Tensor:
-        self.columns += block.shape[1]
-        return self.matrix @ block
 
 
 GAPPED = torch.cat([torch.tensor([10.0, -8.0, 6.0]), torch.linspace(-1, 1, 47)]).double()

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from hesskit.density import spectral_density
 from hesskit.spectrum import SpectrumSplit, split
+from tests.matrices import spectral_matrix
 
 F64 = torch.float64
 
@@ -33,13 +34,6 @@ def _hessian_like(seed: int, log_uniform_bulk: bool) -> tuple[torch.Tensor, torc
     outliers = 0.5 + torch.rand(9, dtype=F64, generator=gen) * 4.5
     values = torch.cat([zeros, bulk, outliers])
     return values[torch.randperm(2000, generator=gen)], outliers
-
-
-def _matrix(eigenvalues: torch.Tensor, seed: int) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    n = eigenvalues.numel()
-    q, _ = torch.linalg.qr(torch.randn(n, n, dtype=F64, generator=gen))
-    return (q * eigenvalues) @ q.T
 
 
 def _assert_split(result: SpectrumSplit, bulk: torch.Tensor, spikes: torch.Tensor) -> None:
@@ -110,7 +104,7 @@ def test_non_positive_spectrum_and_single_value() -> None:
 def test_spectral_density_input() -> None:
     bulk = _bulk("marchenko_pastur", 300, 3)
     spikes = torch.tensor([10.0, 15.0, 20.0, 30.0, 50.0], dtype=F64)
-    density = spectral_density(_matrix(torch.cat([bulk, spikes]), 3), generator=4)
+    density = spectral_density(spectral_matrix(torch.cat([bulk, spikes]), 3), generator=4)
     result = split(density)
     assert result.num_outliers == 5
     torch.testing.assert_close(result.outliers, spikes.flip(0), rtol=1e-8, atol=0)
@@ -128,7 +122,7 @@ def test_spectral_density_of_hessian_like_spectrum() -> None:
             outliers,
         ]
     )
-    result = split(spectral_density(_matrix(values, 5), generator=5))
+    result = split(spectral_density(spectral_matrix(values, 5), generator=5))
     assert result.num_outliers == 4
     torch.testing.assert_close(result.outliers, outliers.flip(0), rtol=1e-8, atol=0)
 

@@ -10,17 +10,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hesskit.operators.base import LinearOperator
 from hesskit.trace_estimation import TraceEstimate, rademacher, trace
+from tests.matrices import CountingOperator, spectral_matrix
 
 F64 = torch.float64
-
-
-def _matrix(eigenvalues: torch.Tensor, seed: int) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    n = eigenvalues.numel()
-    q, _ = torch.linalg.qr(torch.randn(n, n, dtype=F64, generator=gen))
-    return (q * eigenvalues) @ q.T
 
 
 def _hutchinson_variance(a: torch.Tensor, num_matvecs: int) -> float:
@@ -31,18 +24,7 @@ def _estimates(a: torch.Tensor, num_matvecs: int, method: str, num_seeds: int) -
     return [trace(a, num_matvecs, method=method, generator=s) for s in range(num_seeds)]
 
 
-class _CountingOperator(LinearOperator):
-    def __init__(self, matrix: torch.Tensor) -> None:
-        self.matrix, self.shape = matrix, tuple(matrix.shape)
-        self.dtype, self.device = matrix.dtype, matrix.device
-        self.widths: list[int] = []
-
-    def _matmat(self, block: torch.Tensor) -> torch.Tensor:
-        self.widths.append(block.shape[1])
-        return self.matrix @ block
-
-
-A = _matrix(torch.linspace(-2.0, 5.0, 40, dtype=F64), 0)
+A = spectral_matrix(torch.linspace(-2.0, 5.0, 40, dtype=F64), 0)
 
 
 def test_hutchinson_unbiased_with_analytic_variance_and_consistent_stderr() -> None:
@@ -70,7 +52,7 @@ def test_hutchpp_beats_hutchinson_on_low_rank_plus_noise() -> None:
     gen = torch.Generator().manual_seed(1)
     eigenvalues = torch.rand(300, dtype=F64, generator=gen) * 0.1
     eigenvalues[:10] = torch.linspace(10.0, 100.0, 10, dtype=F64)
-    a = _matrix(eigenvalues, 1)
+    a = spectral_matrix(eigenvalues, 1)
     variances = {
         method: float(torch.stack([r.estimate for r in _estimates(a, 60, method, 50)]).var())
         for method in ("hutchinson", "hutch++")
@@ -89,7 +71,9 @@ def test_hutchpp_exact_for_low_rank(rank: int, extra: int, n: int, seed: int) ->
     eigenvalues = torch.zeros(n, dtype=F64)
     eigenvalues[:rank] = torch.linspace(-3.0, 7.0, rank, dtype=F64) + 0.5
     num_matvecs = 3 * rank + extra
-    result = trace(_matrix(eigenvalues, seed), num_matvecs, method="hutch++", generator=seed)
+    result = trace(
+        spectral_matrix(eigenvalues, seed), num_matvecs, method="hutch++", generator=seed
+    )
     tolerance = 1e-9 * float(eigenvalues.abs().sum())
     assert abs(float(result.estimate - eigenvalues.sum())) < tolerance
     assert float(result.stderr) < tolerance or math.isnan(float(result.stderr))
@@ -110,7 +94,7 @@ def test_single_probe_has_nan_stderr_and_dtype_is_kept() -> None:
 
 
 def test_block_products_and_budget() -> None:
-    op = _CountingOperator(A)
+    op = CountingOperator(A)
     assert trace(op, 9).num_matvecs == 9 and op.widths == [9]
     op.widths.clear()
     assert trace(op, 10, method="hutch++").num_matvecs == 10
