@@ -53,6 +53,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         r for key in ("passed", "failed", "xfailed") for r in terminalreporter.stats.get(key, [])
     ]
     records = records_from(r for r in reports if getattr(r, "when", "call") == "call")
+    records.sort(key=lambda record: record["claim"])
     if not records:
         return
     terminalreporter.section("claims")
