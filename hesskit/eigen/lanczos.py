@@ -2,9 +2,10 @@
 
 Lanczos builds an orthonormal basis ``V`` of a Krylov space and the small symmetric
 matrix ``T = V^T A V``, whose eigenpairs (Ritz pairs) approximate extreme eigenpairs of
-``A``. Every new vector is reorthogonalised against the whole basis with classical
-Gram-Schmidt applied twice (CGS2, "twice is enough"), so the basis stays orthonormal to
-rounding and no spurious copies of eigenvalues appear. When the basis is full, the thick
+``A``. Every new vector has its known large components (the three-term recurrence)
+removed and is then reorthogonalised against the whole basis by one classical Gram-Schmidt
+pass, so the basis stays orthonormal to rounding and no spurious copies of eigenvalues
+appear. When the basis is full, the thick
 restart of Wu & Simon (2000) keeps the wanted Ritz vectors plus extra ones and continues;
 ``T`` then has an arrowhead block instead of being tridiagonal, and the factorisation
 ``A V_m = V_m T_m + beta_m f e_m^T`` is preserved.
@@ -38,13 +39,13 @@ def eigsh(
     products with ``op``, and for the same accuracy it applies far fewer of them than power
     iteration with deflation, because one Krylov space serves all k pairs and its
     polynomial filter converges like the square root of the relative gap. The basis is
-    fully reorthogonalised (CGS2) and restarted as in K. Wu and H. Simon, "Thick-restart
+    fully reorthogonalised and restarted as in K. Wu and H. Simon, "Thick-restart
     Lanczos method for large symmetric eigenvalue problems", SIAM J. Matrix Anal. Appl.
     22(2), 2000: the ``k`` wanted Ritz vectors plus ``(ncv - k) // 2`` more of the next
     wanted ones are kept. Convergence is decided once per restart on the Lanczos residual
     estimates ``|beta_m s_{m,i}|``; the returned residuals are then recomputed exactly with
     one product of the k Ritz vectors. A breakdown (an invariant subspace, ``beta ~ 0``)
-    continues with a random vector orthogonal to the basis, so each step draws one.
+    continues with a random vector from ``generator``, orthogonal to the basis.
 
     Single-vector Krylov methods see one direction of each eigenspace: an eigenvalue of
     multiplicity > 1 among the wanted ones may be returned once (each returned pair is
@@ -129,9 +130,12 @@ def _thick_restart_lanczos(
 ) -> EigenResult:
     """Lanczos cycles of ``ncv`` columns with thick restarts until converged or spent."""
     n = op.shape[0]
-    basis = start.new_zeros(n, ncv + 1)
+    # The basis is stored one vector per row (``rows``) and used through its (n, ncv + 1)
+    # view: every pass over it (projections, restarts) then reads contiguous memory.
+    rows = start.new_zeros(ncv + 1, n)
+    basis = rows.mT
     proj = start.new_zeros(ncv + 1, ncv + 1)
-    basis[:, 0] = start / torch.linalg.vector_norm(start)
+    rows[0] = start / torch.linalg.vector_norm(start)
     scale = start.new_zeros(())
     begin, used = 0, 0
     while True:
@@ -145,7 +149,7 @@ def _thick_restart_lanczos(
         if used >= budget or stop == n or bool((estimates <= tol * scale).all()):
             break
         begin = _thick_restart(basis, proj, theta, ritz, order[: k + (ncv - k) // 2])
-    vectors = basis[:, :stop] @ ritz[:, order[:k]]
+    vectors = (ritz[:, order[:k]].mT @ rows[:stop]).mT
     return _result(op, vectors, theta[order[:k]], scale, tol, used)
 
 
@@ -164,40 +168,61 @@ def _lanczos_steps(
     ``T = proj[:stop, :stop]``, ``beta = proj[stop, stop - 1]`` and ``f = basis[:, stop]``.
     """
     for j in range(start, stop):
-        _lanczos_step(op, basis, proj, j, generator)
+        _lanczos_step(op, basis.mT, proj, j, start, generator)
 
 
 def _lanczos_step(
     op: LinearOperator,
-    basis: torch.Tensor,
+    rows: torch.Tensor,
     proj: torch.Tensor,
     j: int,
+    start: int,
     generator: torch.Generator,
 ) -> None:
-    """One Lanczos step: column ``j + 1`` of the basis and column ``j`` of ``T``.
+    """One Lanczos step: basis vector ``j + 1`` (row ``j + 1`` of ``rows``) and column ``j``
+    of ``T``.
 
-    A random candidate is orthogonalised alongside ``A v_j`` (one extra column in the same
-    block products) and replaces it on breakdown, without a host synchronisation.
+    The components of ``A v_j`` that are already known (``beta_{j-1} v_{j-1}``, or the
+    couplings to the kept Ritz vectors on the first step after a restart) and
+    ``alpha_j v_j`` are removed first; one classical Gram-Schmidt pass against the whole
+    basis then removes what rounding left (full reorthogonalisation, Parlett 1998, sec.
+    13.8), so each step reads the basis twice (classical Gram-Schmidt twice, CGS2, would
+    read it four times). A random vector is drawn only on breakdown.
     """
-    image = op.matmat(basis[:, j : j + 1])
-    fresh = torch.randn(image.shape, generator=generator, dtype=image.dtype, device=image.device)
-    block, coeffs = _cgs2(basis[:, : j + 1], torch.cat([image, fresh], dim=1))
-    norms = torch.linalg.vector_norm(block, dim=0).clamp_min(torch.finfo(block.dtype).tiny)
-    broke = norms[0] <= torch.finfo(block.dtype).eps * torch.linalg.vector_norm(image)
-    beta = torch.where(broke, 0.0, norms[0])
-    basis[:, j + 1] = torch.where(broke, block[:, 1] / norms[1], block[:, 0] / norms[0])
-    proj[j, j] = coeffs[j, 0]
+    image = op.matmat(rows[j].unsqueeze(1))[:, 0]
+    if j > start:
+        image = torch.addcmul(image, proj[j - 1, j], rows[j - 1], value=-1)
+    elif j > 0:  # first step after a thick restart: the arrowhead couplings
+        image = torch.addmv(image, rows[:j].mT, proj[:j, j], alpha=-1)
+    alpha = rows[j] @ image
+    image = torch.addcmul(image, alpha, rows[j], value=-1)
+    coeffs = rows[: j + 1] @ image
+    image = torch.addmv(image, rows[: j + 1].mT, coeffs, alpha=-1)
+    beta = torch.linalg.vector_norm(image)
+    proj[j, j] = alpha + coeffs[j]
+    # What is left of A v_j is a new direction (beta_j) plus rounding along the basis; one
+    # pass removes the rounding unless beta_j is no larger than it (the criterion of Daniel,
+    # Gragg, Kaufman and Stewart 1976, ||after|| <= ||before|| / 2, with ||before||^2 =
+    # ||after||^2 + ||coeffs||^2): then beta_j is at rounding level, so it is set to 0 (an
+    # invariant subspace) and a random direction continues the basis. The test is one host
+    # synchronisation per step; every operator product already makes one.
+    if bool(3 * beta.square() <= coeffs.square().sum()):
+        beta = torch.zeros_like(beta)
+        image = _random_direction(rows[: j + 1], generator)
+    else:
+        image = image / beta
+    rows[j + 1] = image
     proj[j + 1, j] = beta
     proj[j, j + 1] = beta
 
 
-def _cgs2(basis: torch.Tensor, block: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Classical Gram-Schmidt twice: ``block`` made orthogonal to ``basis``, and the
-    coefficients removed (``basis^T block`` to rounding)."""
-    coeffs = basis.mT @ block
-    block = block - basis @ coeffs
-    correction = basis.mT @ block
-    return block - basis @ correction, coeffs + correction
+def _random_direction(rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A random unit vector orthogonal to the orthonormal ``rows`` (Gram-Schmidt twice)."""
+    vector = torch.randn(rows.shape[1], generator=generator, dtype=rows.dtype, device=rows.device)
+    for _ in range(2):
+        vector = torch.addmv(vector, rows.mT, rows @ vector, alpha=-1)
+    norm = torch.linalg.vector_norm(vector).clamp_min(torch.finfo(rows.dtype).tiny)
+    return vector / norm
 
 
 def _wanted_order(theta: torch.Tensor, which: str) -> torch.Tensor:
@@ -223,8 +248,9 @@ def _thick_restart(
     """
     m, size = ritz.shape[0], keep.numel()
     coupling = proj[m, m - 1] * ritz[m - 1, keep]
-    basis[:, :size] = basis[:, :m] @ ritz[:, keep]
-    basis[:, size] = basis[:, m]
+    rows = basis.mT
+    rows[:size] = ritz[:, keep].mT @ rows[:m]
+    rows[size] = rows[m]
     proj.zero_()
     proj[:size, :size] = torch.diag(theta[keep])
     proj[size, :size] = coupling
