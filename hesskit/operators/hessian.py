@@ -13,6 +13,20 @@ Three ways to multiply by the Hessian, behind one ``method`` argument (Pearlmutt
   never reads the data again. Fastest per product, but holds every batch's graph in
   memory: use it when the data set's graphs fit.
 
+- ``"auto"``: ``"cached_graph"`` when the data is one batch (the graph it keeps is the one
+  every double-backward product builds anyway, so peak memory does not grow), otherwise
+  ``"double_backward"`` (no memory that grows with the number of batches).
+
+Measured on one CPU thread (torch 2.13, float32, cost of one product in gradients over the
+same data; ``benchmarks/README.md`` has the table): on MLPs from 1e3 to 1e6 parameters,
+``cached_graph`` costs 0.9-1.5, ``double_backward`` 2.0-3.6 and ``forward_over_reverse``
+2.7-11.6; forward-over-reverse wins only on convolutional nets (peers.md: 3.80 vs 4.65
+gradients on the digits CNN). For a block of ``k`` columns the two reverse-over-reverse
+methods run the second backward once per column through one graph (``retain_graph``), except
+on small CPU problems (fewer than ``_BATCHED_BELOW`` parameters x samples), where vmap's
+batched backward (``is_grads_batched``) pays off: on a 1e5-parameter MLP a block of 8
+costs 2.6-4.3 gradients per column batched against 1.4-1.6 looped.
+
 Forward mode is missing or broken for some losses (``F.mse_loss`` in torch 2.13 fails with
 "ZeroTensors are immutable"); ``"forward_over_reverse"`` then falls back to
 ``"double_backward"`` for the rest of the operator's life, with a warning, rather than fail.
@@ -33,7 +47,12 @@ from hesskit import _checks
 from hesskit.operators._model import ModelCurvature, raise_if_not_finite
 from hesskit.operators.base import LinearOperator, map_columns
 
-METHODS = ("forward_over_reverse", "double_backward", "cached_graph")
+METHODS = ("forward_over_reverse", "double_backward", "cached_graph", "auto")
+
+# Below this many parameters x samples in a batch, a CPU block goes through the second
+# backward batched (vmap); above it, column by column through the retained graph (measured:
+# the crossover lies near 1e4 parameters x 256 samples on one thread).
+_BATCHED_BELOW = 2**21
 
 
 class ModelHessian(ModelCurvature):
@@ -42,13 +61,19 @@ class ModelHessian(ModelCurvature):
     def __init__(self, model, loss_fn, data, *, params=None, method="forward_over_reverse"):
         super().__init__(model, loss_fn, data, params=params)
         self.method = _checks.check_choice("method", method, METHODS)
-        self._graphs: dict[int, tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]] = {}
+        if self.method == "auto":
+            one_batch = len(self.dataset.batch_sizes) == 1
+            self.method = "cached_graph" if one_batch else "double_backward"
+        self._graphs: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def _matmat(self, block: torch.Tensor) -> torch.Tensor:
         if self.method != "cached_graph" or not self._graphs:
             return super()._matmat(block)
+        weights = self._weights
+        if len(weights) == 1:
+            return self._batch_matmat(0, None, None, block)
         result = torch.zeros_like(block)
-        for index, weight in enumerate(self._weights):
+        for index, weight in enumerate(weights):
             result.add_(self._batch_matmat(index, None, None, block), alpha=weight)
         return result
 
@@ -71,37 +96,54 @@ class ModelHessian(ModelCurvature):
                     stacklevel=4,
                 )
                 self.method = "double_backward"
-        leaves, gradient = self._gradient_graph(index, inputs, targets)
-        batched = block.shape[1] > 1
-        vectors = self.layout.unflatten(block.T if batched else block[:, 0])
-        products = torch.autograd.grad(
-            gradient,
-            leaves,
-            grad_outputs=tuple(vectors.values()),
-            retain_graph=self.method == "cached_graph",
-            is_grads_batched=batched,
-        )
-        flat = self.layout.flatten(dict(zip(self.layout.names, products, strict=True)))
-        return flat.T if batched else flat.unsqueeze(1)
+        leaf, gradient = self._gradient_graph(index, inputs, targets)
+        keep = self.method == "cached_graph"
+        k = block.shape[1]
+        if k > 1 and self._batched(index):
+            (products,) = torch.autograd.grad(
+                gradient, leaf, grad_outputs=block.T, retain_graph=keep, is_grads_batched=True
+            )
+            return products.T
+        columns = [
+            torch.autograd.grad(
+                gradient, leaf, grad_outputs=block[:, i], retain_graph=keep or i < k - 1
+            )[0]
+            for i in range(k)
+        ]
+        return columns[0].unsqueeze(1) if k == 1 else torch.stack(columns, dim=1)
+
+    def _batched(self, index: int) -> bool:
+        """Whether a block goes through the second backward in one batched (vmap) pass."""
+        if self.device.type != "cpu":
+            return True
+        return self.shape[0] * self.dataset.batch_sizes[index] < _BATCHED_BELOW
 
     def _forward_over_reverse(self, inputs, targets, block: torch.Tensor) -> torch.Tensor:
-        gradient = grad(lambda theta: self.batch_loss(theta, inputs, targets))
+        def loss(flat: torch.Tensor) -> torch.Tensor:
+            return self.batch_loss(self.layout.unflatten(flat), inputs, targets)
+
+        gradient = grad(loss)
+        flat = self.layout.flatten(self.theta)
 
         def product(vector: torch.Tensor) -> torch.Tensor:
-            tangent = self.layout.unflatten(vector)
-            return self.layout.flatten(jvp(gradient, (self.theta,), (tangent,))[1])
+            return jvp(gradient, (flat,), (vector,))[1]
 
         return map_columns(product, block)
 
     def _gradient_graph(self, index: int, inputs, targets):
-        """Leaves and gradient (with its graph) of batch ``index``; kept for ``cached_graph``."""
+        """Flat leaf and flat gradient (with its graph) of batch ``index``.
+
+        The parameters are views of one flat leaf, so each product is one backward from one
+        flat gradient to one flat leaf: no per-parameter split or concatenation per product.
+        Kept for ``cached_graph``.
+        """
         if index in self._graphs:
             return self._graphs[index]
         with torch.enable_grad():
-            leaves = {name: t.detach().requires_grad_() for name, t in self.theta.items()}
-            loss = self.batch_loss(leaves, inputs, targets)
-            gradient = torch.autograd.grad(loss, tuple(leaves.values()), create_graph=True)
-        graph = (tuple(leaves.values()), gradient)
+            leaf = self.layout.flatten(self.theta).detach().requires_grad_()
+            loss = self.batch_loss(self.layout.unflatten(leaf), inputs, targets)
+            (gradient,) = torch.autograd.grad(loss, leaf, create_graph=True)
+        graph = (leaf, gradient)
         if self.method == "cached_graph":
             self._graphs[index] = graph
         return graph
@@ -163,6 +205,9 @@ def hessian(
         data: an ``(X, Y)`` pair or an iterable of ``(inputs, targets)`` batches.
         params: which parameters to differentiate (model form only).
         method: the product method, one of ``METHODS`` (see the module docstring).
+            ``"auto"`` is the fastest measured choice that keeps memory independent of
+            the number of batches (``"cached_graph"`` for one batch, else
+            ``"double_backward"``).
 
     Returns:
         A symmetric :class:`~hesskit.LinearOperator` of size the number of parameters.
