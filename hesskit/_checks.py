@@ -40,6 +40,14 @@ def check_positive_float(name: str, value: Any, *, allow_none: bool = False) -> 
     return float(value)
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` if it is a bool (not a truthy stand-in such as 1 or "yes")."""
+    if not isinstance(value, bool):
+        msg = f"{name} must be True or False, got {type(value).__name__} {value!r}"
+        raise TypeError(msg)
+    return value
+
+
 def check_which(which: Any) -> str:
     """Return ``which`` if it names a part of the spectrum: 'LA', 'SA' or 'LM'."""
     if which not in _WHICH:

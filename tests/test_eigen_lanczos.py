@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hesskit.eigen import EigenResult, eigsh
-from hesskit.eigen.lanczos import _lanczos_steps, _thick_restart, _wanted_order
+from hesskit.eigen.lanczos import _lanczos_step, _ritz_pairs, _thick_restart, _wanted_order
 from hesskit.eigen.result import default_tol
 from tests.matrices import CountingOperator, spectral_matrix
 
@@ -17,7 +18,7 @@ F64 = torch.float64
 
 def expected_order(eigenvalues: torch.Tensor, which: str) -> torch.Tensor:
     """Eigenvalues sorted the way eigsh returns them for ``which``."""
-    return eigenvalues[_wanted_order(eigenvalues, which)]
+    return eigenvalues[torch.as_tensor(_wanted_order(eigenvalues.cpu().numpy(), which))]
 
 
 def assert_matches(matrix: torch.Tensor, result: EigenResult, which: str) -> None:
@@ -36,7 +37,7 @@ def assert_matches(matrix: torch.Tensor, result: EigenResult, which: str) -> Non
     bound = torch.where(gaps > residuals, residuals**2 / (gaps - residuals), residuals)
     error = (values - expected).abs()
     assert bool((error <= torch.minimum(bound, residuals) + slack).all()), (error, bound)
-    assert torch.equal(_wanted_order(values, which), torch.arange(k))
+    assert np.array_equal(_wanted_order(values.numpy(), which), np.arange(k))
 
 
 @st.composite
@@ -77,22 +78,34 @@ def test_lanczos_relation_holds_before_and_after_a_thick_restart() -> None:
     n, m = 60, 20
     matrix = spectral_matrix(torch.linspace(-1, 3, n, dtype=F64))
     gen = torch.Generator().manual_seed(1)
-    basis, proj = torch.zeros(n, m + 1, dtype=F64), torch.zeros(m + 1, m + 1, dtype=F64)
-    basis[:, 0] = torch.nn.functional.normalize(torch.randn(n, generator=gen, dtype=F64), dim=0)
+    rows, proj = torch.zeros(m + 1, n, dtype=F64), np.zeros((m + 1, m + 1))
+    rows[0] = torch.nn.functional.normalize(torch.randn(n, generator=gen, dtype=F64), dim=0)
+
+    def extend(start: int) -> None:
+        for j in range(start, m):
+            assert _lanczos_step(CountingOperator(matrix), rows, proj, j, start, gen)
 
     def assert_relation() -> None:
-        v, t, beta, f = basis[:, :m], proj[:m, :m], proj[m, m - 1], basis[:, m]
+        v, t, beta, f = rows[:m].T, torch.as_tensor(proj[:m, :m]), proj[m, m - 1], rows[m]
         remainder = matrix @ v - v @ t - beta * torch.outer(f, torch.eye(m, dtype=F64)[m - 1])
         assert torch.linalg.matrix_norm(remainder) <= 1e-12
-        torch.testing.assert_close(basis.T @ basis, torch.eye(m + 1, dtype=F64), atol=1e-13, rtol=0)
-        torch.testing.assert_close(proj, proj.T, atol=0, rtol=0)
+        torch.testing.assert_close(rows @ rows.T, torch.eye(m + 1, dtype=F64), atol=1e-13, rtol=0)
+        assert np.array_equal(proj, proj.T)
 
-    _lanczos_steps(CountingOperator(matrix), basis, proj, 0, m, gen)
+    extend(0)
     assert_relation()
-    theta, ritz = torch.linalg.eigh(proj[:m, :m])
-    start = _thick_restart(basis, proj, theta, ritz, _wanted_order(theta, "LA")[:8])
+    pairs = _ritz_pairs(proj, m, "LA")
+    theta = np.linalg.eigvalsh(proj[:m, :m])
+    np.testing.assert_allclose(pairs.values, theta[::-1], atol=1e-13, rtol=0)
+    # the Lanczos residual norms are the true ones of the Ritz pairs V s_i
+    vectors = rows[:m].T @ torch.as_tensor(pairs.vectors)
+    values = torch.as_tensor(pairs.values)
+    true = torch.linalg.vector_norm(matrix @ vectors - vectors * values, dim=0)
+    np.testing.assert_allclose(pairs.residuals, true.numpy(), rtol=1e-6, atol=1e-13)
+    assert pairs.beta == abs(proj[m, m - 1])
+    start = _thick_restart(rows, proj, pairs, 8)
     assert start == 8
-    _lanczos_steps(CountingOperator(matrix), basis, proj, start, m, gen)
+    extend(start)
     assert_relation()
 
 
@@ -122,7 +135,7 @@ def test_exact_when_ncv_equals_n_even_with_repeated_eigenvalues(which: str) -> N
     expected = expected_order(spectrum, which)[:5]
     torch.testing.assert_close(result.eigenvalues, expected, atol=1e-13, rtol=0)
     assert result.converged
-    assert result.num_matvecs == matrix.columns == 12 + 5
+    assert result.num_matvecs == matrix.columns == 12
 
 
 def test_repeated_wanted_eigenvalue_is_seen_once_but_pairs_stay_true() -> None:
@@ -165,10 +178,42 @@ def test_several_thick_restarts_still_converge() -> None:
     assert_matches(matrix.matrix, result, "LA")
 
 
-def test_num_matvecs_counts_every_column() -> None:
+@pytest.mark.parametrize("exact_residuals", [False, True])
+def test_num_matvecs_counts_every_column(exact_residuals: bool) -> None:
     matrix = CountingOperator(spectral_matrix(1 / torch.arange(1, 201, dtype=F64)))
-    result = eigsh(matrix, 5, which="LM")
+    result = eigsh(matrix, 5, which="LM", exact_residuals=exact_residuals)
     assert result.num_matvecs == matrix.columns
+
+
+def test_exact_residuals_cost_k_products_and_agree_with_the_lanczos_ones() -> None:
+    matrix = CountingOperator(spectral_matrix(1 / torch.arange(1, 201, dtype=F64)))
+    relation = eigsh(matrix, 5, tol=1e-8)
+    exact = eigsh(matrix, 5, tol=1e-8, exact_residuals=True)
+    assert exact.num_matvecs == relation.num_matvecs + 5
+    assert torch.equal(exact.eigenvalues, relation.eigenvalues)
+    truth = torch.linalg.vector_norm(
+        matrix.matrix @ relation.eigenvectors - relation.eigenvectors * relation.eigenvalues, dim=0
+    )
+    torch.testing.assert_close(exact.residuals, truth, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(relation.residuals, truth, rtol=1e-3, atol=1e-14)
+    assert relation.converged and exact.converged
+
+
+def test_exact_residuals_expose_a_product_that_is_not_linear() -> None:
+    """An operator whose products carry noise of relative size 1e-6: the Lanczos relation
+    cannot see it, the exact residuals can, and convergence to tol = 1e-8 is then refused."""
+    matrix = spectral_matrix(1 / torch.arange(1, 201, dtype=F64))
+    gen = torch.Generator().manual_seed(0)
+
+    class Noisy(CountingOperator):
+        def _matmat(self, block: torch.Tensor) -> torch.Tensor:
+            out = super()._matmat(block)
+            return out + 1e-6 * out.norm() * torch.randn(out.shape, generator=gen, dtype=F64)
+
+    relation = eigsh(Noisy(matrix), 3, tol=1e-8, max_matvecs=400)
+    exact = eigsh(Noisy(matrix), 3, tol=1e-8, max_matvecs=400, exact_residuals=True)
+    assert bool((relation.residuals < 1e-8).all())
+    assert bool((exact.residuals > 1e-7).all()) and not exact.converged
 
 
 @pytest.mark.parametrize(("k", "max_matvecs"), [(1, 1), (3, 5), (4, 30)])
@@ -212,6 +257,7 @@ MATRIX = torch.eye(10, dtype=F64)
         ({"v0": torch.ones(10)}, TypeError, "v0 has dtype torch.float32"),
         ({"v0": [1.0] * 10}, TypeError, "v0 must be a torch.Tensor"),
         ({"generator": "seed"}, TypeError, "generator must be a torch.Generator"),
+        ({"exact_residuals": 1}, TypeError, "exact_residuals must be True or False"),
     ],
 )
 def test_invalid_arguments_raise(kwargs: dict, error: type[Exception], match: str) -> None:

@@ -90,6 +90,11 @@ class TestCheckHelpers:
         with pytest.raises(ValueError, match="tol must be a finite number > 0, got nan"):
             _checks.check_positive_float("tol", float("nan"))
 
+    def test_bool(self):
+        assert _checks.check_bool("exact_residuals", False) is False
+        with pytest.raises(TypeError, match="exact_residuals must be True or False, got int 1"):
+            _checks.check_bool("exact_residuals", 1)
+
     def test_generator(self):
         gen = _checks.make_generator(5, torch.device("cpu"))
         assert torch.equal(

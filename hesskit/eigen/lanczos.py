@@ -13,8 +13,9 @@ restart of Wu & Simon (2000) keeps the wanted Ritz vectors plus extra ones and c
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 
 from hesskit import _checks
@@ -32,6 +33,7 @@ def eigsh(
     max_matvecs: int | None = None,
     v0: torch.Tensor | None = None,
     generator: torch.Generator | int | None = None,
+    exact_residuals: bool = False,
 ) -> EigenResult:
     """k extreme eigenpairs of a symmetric operator by thick-restart Lanczos.
 
@@ -42,9 +44,13 @@ def eigsh(
     fully reorthogonalised and restarted as in K. Wu and H. Simon, "Thick-restart
     Lanczos method for large symmetric eigenvalue problems", SIAM J. Matrix Anal. Appl.
     22(2), 2000: the ``k`` wanted Ritz vectors plus ``(ncv - k) // 2`` more of the next
-    wanted ones are kept. Convergence is decided once per restart on the Lanczos residual
-    estimates ``|beta_m s_{m,i}|``; the returned residuals are then recomputed exactly with
-    one product of the k Ritz vectors. A breakdown (an invariant subspace, ``beta ~ 0``)
+    wanted ones are kept. Convergence is tested after every step on the residual norms that
+    the Lanczos relation ``A V = V T + beta_m f e_m^T`` gives for free, ``|beta_m s_{m,i}|``
+    (as ARPACK does); with full reorthogonalisation they equal the true residual norms up
+    to the rounding of the products. ``exact_residuals=True`` recomputes them with one
+    product of the k Ritz vectors (k more columns), which also exposes an operator whose
+    products are not exactly linear and symmetric (float32 rounding; a model with
+    nondeterministic kernels). A breakdown (an invariant subspace, ``beta ~ 0``)
     continues with a random vector from ``generator``, orthogonal to the basis.
 
     Single-vector Krylov methods see one direction of each eigenspace: an eigenvalue of
@@ -63,23 +69,26 @@ def eigsh(
         ncv: basis size, ``k < ncv <= n``; default ``min(n, max(2k + 1, 20))`` like SciPy.
             With ``ncv == n`` the answer is exact after n steps.
         max_matvecs: budget of operator columns; default ``max(1000, 50 * ncv)``. Lanczos
-            steps use ``max(max_matvecs - k, k)`` of it and the final residual product k,
-            so ``num_matvecs <= max(max_matvecs, 2k)``. When spent, the current Ritz pairs
-            are returned with ``converged=False``.
+            steps use ``max(max_matvecs - k, k)`` of it when ``exact_residuals`` (the final
+            residual product takes k), else ``max(max_matvecs, k)``; so ``num_matvecs <=
+            max(max_matvecs, 2k)``. When spent, the current Ritz pairs are returned with
+            ``converged=False``.
         v0: start vector of shape ``(n,)``, nonzero, on the operator's dtype and device;
             default a standard normal draw from ``generator``. As in any Krylov method, a
             ``v0`` orthogonal to a wanted eigenvector hides it.
         generator: ``torch.Generator``, int seed or None (seed 0): the same seed gives
             bitwise the same result.
+        exact_residuals: recompute the residuals, and decide ``converged``, with one
+            product of the k Ritz vectors instead of reading them off the Lanczos relation.
 
     Returns:
-        An :class:`EigenResult`; ``num_matvecs`` counts every Lanczos step plus the k
-        columns of the final residual product.
+        An :class:`EigenResult`; ``num_matvecs`` counts every Lanczos step (plus the k
+        columns of the final residual product when ``exact_residuals``).
 
     Raises:
         TypeError: ``op`` is not an operator or tensor; ``k``, ``ncv`` or ``max_matvecs``
             is not an int; ``tol`` is not a number; ``v0`` is not a tensor or has the wrong
-            dtype; ``generator`` has the wrong type.
+            dtype; ``generator`` has the wrong type; ``exact_residuals`` is not a bool.
         ValueError: ``op`` is not square; ``k`` is not in ``[1, n)``; ``which`` is unknown;
             ``tol <= 0``; ``ncv`` is not in ``(k, n]``; ``max_matvecs < 1``; ``v0`` has
             the wrong shape or device, or is zero.
@@ -105,9 +114,11 @@ def eigsh(
     if max_matvecs is None:
         max_matvecs = max(1000, 50 * ncv)
     max_matvecs = _checks.check_int_in_range("max_matvecs", max_matvecs, low=1)
+    exact_residuals = _checks.check_bool("exact_residuals", exact_residuals)
     gen = _checks.make_generator(generator, op.device)
     start = initial_vector(v0, op, gen)
-    return _thick_restart_lanczos(op, start, k, which, tol, ncv, max(max_matvecs - k, k), gen)
+    steps = max(max_matvecs - (k if exact_residuals else 0), k)
+    return _thick_restart_lanczos(op, start, k, which, tol, ncv, steps, gen, exact_residuals)
 
 
 def initial_vector(v0: Any, op: LinearOperator, generator: torch.Generator) -> torch.Tensor:
@@ -127,60 +138,92 @@ def _thick_restart_lanczos(
     ncv: int,
     budget: int,
     generator: torch.Generator,
+    exact_residuals: bool,
 ) -> EigenResult:
-    """Lanczos cycles of ``ncv`` columns with thick restarts until converged or spent."""
+    """Lanczos cycles of ``ncv`` columns with thick restarts until converged or spent.
+
+    The basis lives on the operator's device; the projection ``T`` (at most ``ncv + 1``
+    square) lives on the host in float64, where its ``eigh`` is cheaper than on a GPU.
+    Convergence is tested after every step that extends the Krylov space, so no product
+    is spent once the wanted pairs have converged; a cycle that has not converged restarts
+    when its basis is full. Once a step has broken down or left ``beta_m`` below
+    ``tol * scale`` (a numerically invariant Krylov space, where every Ritz pair looks
+    converged), the test waits for full bases: the fresh directions that continue the
+    basis can still reveal further copies of a repeated eigenvalue, and with
+    ``ncv == n`` the answer is exact.
+    """
     n = op.shape[0]
-    # The basis is stored one vector per row (``rows``) and used through its (n, ncv + 1)
-    # view: every pass over it (projections, restarts) then reads contiguous memory.
+    # The basis is stored one vector per row and used through its (n, ncv + 1) view
+    # ``rows.mT``: every pass over it (projections, restarts) then reads contiguous memory.
     rows = start.new_zeros(ncv + 1, n)
-    basis = rows.mT
-    proj = start.new_zeros(ncv + 1, ncv + 1)
+    proj = np.zeros((ncv + 1, ncv + 1))
     rows[0] = start / torch.linalg.vector_norm(start)
-    scale = start.new_zeros(())
+    scale = 0.0
     begin, used = 0, 0
+    degenerate = False  # a breakdown or a numerically invariant Krylov space was met
     while True:
         stop = min(ncv, begin + budget - used)
-        _lanczos_steps(op, basis, proj, begin, stop, generator)
-        used += stop - begin
-        theta, ritz = torch.linalg.eigh(proj[:stop, :stop])
-        order = _wanted_order(theta, which)
-        scale = torch.maximum(scale, theta.abs().max())
-        estimates = (proj[stop, stop - 1] * ritz[stop - 1, order[:k]]).abs()
-        if used >= budget or stop == n or bool((estimates <= tol * scale).all()):
+        for size in range(begin + 1, stop + 1):
+            degenerate |= not _lanczos_step(op, rows, proj, size - 1, begin, generator)
+            used += 1
+            if size < stop and (degenerate or size < k):
+                continue
+            pairs = _ritz_pairs(proj, size, which)
+            scale = max(scale, float(np.abs(pairs.values).max()))
+            degenerate |= pairs.beta <= tol * scale
+            converged = bool((pairs.residuals[:k] <= tol * scale).all())
+            if converged and (size == stop or not degenerate):
+                break
+        if converged or used >= budget or size == n:
             break
-        begin = _thick_restart(basis, proj, theta, ritz, order[: k + (ncv - k) // 2])
-    vectors = (ritz[:, order[:k]].mT @ rows[:stop]).mT
-    return _result(op, vectors, theta[order[:k]], scale, tol, used)
+        begin = _thick_restart(rows, proj, pairs, k + (ncv - k) // 2)
+    values = _on(rows, pairs.values[:k])
+    vectors = (_on(rows, pairs.vectors[:, :k]).mT @ rows[:size]).mT
+    if not exact_residuals:
+        residuals = _on(rows, pairs.residuals[:k])
+        return EigenResult(values, vectors, residuals, used, converged, tol)
+    residuals = torch.linalg.vector_norm(op.matmat(vectors) - vectors * values, dim=0)
+    converged = bool((residuals <= tol * scale).all())
+    return EigenResult(values, vectors, residuals, used + k, converged, tol)
 
 
-def _lanczos_steps(
-    op: LinearOperator,
-    basis: torch.Tensor,
-    proj: torch.Tensor,
-    start: int,
-    stop: int,
-    generator: torch.Generator,
-) -> None:
-    """Extend the Lanczos factorisation in place from ``start`` to ``stop`` columns.
+class _RitzPairs(NamedTuple):
+    """Ritz pairs of the projection, most wanted first (host arrays, float64)."""
 
-    On entry ``basis[:, :start + 1]`` is orthonormal and ``proj[:start + 1, :start + 1]``
-    holds its projection. On exit ``A V = V T + beta f e^T`` with ``V = basis[:, :stop]``,
-    ``T = proj[:stop, :stop]``, ``beta = proj[stop, stop - 1]`` and ``f = basis[:, stop]``.
-    """
-    for j in range(start, stop):
-        _lanczos_step(op, basis.mT, proj, j, start, generator)
+    values: np.ndarray
+    """Ritz values ``theta_i``."""
+    vectors: np.ndarray
+    """Eigenvectors ``s_i`` of the projection as columns, so ``V s_i`` is a Ritz vector."""
+    residuals: np.ndarray
+    """Their residual norms from the Lanczos relation, ``|beta_m s_{m,i}|``."""
+    beta: float
+    """``|beta_m|``, the coupling of the basis to the next Lanczos vector."""
+
+
+def _ritz_pairs(proj: np.ndarray, size: int, which: str) -> _RitzPairs:
+    """Ritz pairs of the leading ``size`` square of the projection."""
+    theta, ritz = np.linalg.eigh(proj[:size, :size])
+    order = _wanted_order(theta, which)
+    theta, ritz = theta[order], ritz[:, order]
+    beta = abs(float(proj[size, size - 1]))
+    return _RitzPairs(theta, ritz, beta * np.abs(ritz[size - 1]), beta)
+
+
+def _on(rows: torch.Tensor, array: np.ndarray) -> torch.Tensor:
+    """A host array as a tensor on the basis' device and dtype."""
+    return torch.as_tensor(array, dtype=rows.dtype, device=rows.device)
 
 
 def _lanczos_step(
     op: LinearOperator,
     rows: torch.Tensor,
-    proj: torch.Tensor,
+    proj: np.ndarray,
     j: int,
     start: int,
     generator: torch.Generator,
-) -> None:
+) -> bool:
     """One Lanczos step: basis vector ``j + 1`` (row ``j + 1`` of ``rows``) and column ``j``
-    of ``T``.
+    of ``T`` (``proj``); False when it broke down.
 
     The components of ``A v_j`` that are already known (``beta_{j-1} v_{j-1}``, or the
     couplings to the kept Ritz vectors on the first step after a restart) and
@@ -191,29 +234,32 @@ def _lanczos_step(
     """
     image = op.matmat(rows[j].unsqueeze(1))[:, 0]
     if j > start:
-        image = torch.addcmul(image, proj[j - 1, j], rows[j - 1], value=-1)
+        image = torch.add(image, rows[j - 1], alpha=-float(proj[j - 1, j]))
     elif j > 0:  # first step after a thick restart: the arrowhead couplings
-        image = torch.addmv(image, rows[:j].mT, proj[:j, j], alpha=-1)
+        image = torch.addmv(image, rows[:j].mT, _on(rows, proj[:j, j]), alpha=-1)
     alpha = rows[j] @ image
     image = torch.addcmul(image, alpha, rows[j], value=-1)
     coeffs = rows[: j + 1] @ image
     image = torch.addmv(image, rows[: j + 1].mT, coeffs, alpha=-1)
     beta = torch.linalg.vector_norm(image)
-    proj[j, j] = alpha + coeffs[j]
+    # One host synchronisation per step (every operator product already makes one).
+    diagonal, norm, removed = torch.stack(
+        [alpha + coeffs[j], beta, torch.linalg.vector_norm(coeffs)]
+    ).tolist()
     # What is left of A v_j is a new direction (beta_j) plus rounding along the basis; one
     # pass removes the rounding unless beta_j is no larger than it (the criterion of Daniel,
     # Gragg, Kaufman and Stewart 1976, ||after|| <= ||before|| / 2, with ||before||^2 =
     # ||after||^2 + ||coeffs||^2): then beta_j is at rounding level, so it is set to 0 (an
-    # invariant subspace) and a random direction continues the basis. The test is one host
-    # synchronisation per step; every operator product already makes one.
-    if bool(3 * beta.square() <= coeffs.square().sum()):
-        beta = torch.zeros_like(beta)
-        image = _random_direction(rows[: j + 1], generator)
+    # invariant subspace) and a random direction continues the basis.
+    extended = 3 * norm**2 > removed**2
+    if extended:
+        rows[j + 1] = image / beta
     else:
-        image = image / beta
-    rows[j + 1] = image
-    proj[j + 1, j] = beta
-    proj[j, j + 1] = beta
+        norm = 0.0
+        rows[j + 1] = _random_direction(rows[: j + 1], generator)
+    proj[j, j] = diagonal
+    proj[j + 1, j] = proj[j, j + 1] = norm
+    return extended
 
 
 def _random_direction(rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -225,48 +271,28 @@ def _random_direction(rows: torch.Tensor, generator: torch.Generator) -> torch.T
     return vector / norm
 
 
-def _wanted_order(theta: torch.Tensor, which: str) -> torch.Tensor:
+def _wanted_order(theta: np.ndarray, which: str) -> np.ndarray:
     """Indices of the Ritz values, most wanted first (ties keep eigh's order)."""
     if which == "LA":
-        return torch.argsort(theta, descending=True, stable=True)
+        return np.argsort(-theta, kind="stable")
     if which == "SA":
-        return torch.argsort(theta, stable=True)
-    return torch.argsort(theta.abs(), descending=True, stable=True)
+        return np.argsort(theta, kind="stable")
+    return np.argsort(-np.abs(theta), kind="stable")
 
 
-def _thick_restart(
-    basis: torch.Tensor,
-    proj: torch.Tensor,
-    theta: torch.Tensor,
-    ritz: torch.Tensor,
-    keep: torch.Tensor,
-) -> int:
-    """Restart in place on the kept Ritz vectors (Wu & Simon 2000); return their number.
+def _thick_restart(rows: torch.Tensor, proj: np.ndarray, pairs: _RitzPairs, keep: int) -> int:
+    """Restart in place on the ``keep`` most wanted Ritz vectors (Wu & Simon 2000);
+    return ``keep``.
 
-    The new basis is ``[V y_1, ..., V y_l, f]`` and the new ``T`` is
+    The new basis is ``[V y_1, ..., V y_l, f]`` (stored as ``rows``) and the new ``T`` is
     ``diag(theta_1..theta_l)`` bordered by the couplings ``beta_m s_{m,i}`` to ``f``.
     """
-    m, size = ritz.shape[0], keep.numel()
-    coupling = proj[m, m - 1] * ritz[m - 1, keep]
-    rows = basis.mT
-    rows[:size] = ritz[:, keep].mT @ rows[:m]
-    rows[size] = rows[m]
-    proj.zero_()
-    proj[:size, :size] = torch.diag(theta[keep])
-    proj[size, :size] = coupling
-    proj[:size, size] = coupling
-    return size
-
-
-def _result(
-    op: LinearOperator,
-    vectors: torch.Tensor,
-    values: torch.Tensor,
-    scale: torch.Tensor,
-    tol: float,
-    used: int,
-) -> EigenResult:
-    """Package Ritz pairs with true residuals from one product with the k vectors."""
-    residuals = torch.linalg.vector_norm(op.matmat(vectors) - vectors * values, dim=0)
-    converged = bool((residuals <= tol * scale).all())
-    return EigenResult(values, vectors, residuals, used + values.numel(), converged, tol)
+    m = pairs.vectors.shape[0]
+    ritz = pairs.vectors[:, :keep]
+    rows[:keep] = _on(rows, ritz).mT @ rows[:m]
+    rows[keep] = rows[m]
+    coupling = proj[m, m - 1] * ritz[m - 1]
+    proj[:] = 0.0
+    proj[:keep, :keep] = np.diag(pairs.values[:keep])
+    proj[keep, :keep] = proj[:keep, keep] = coupling
+    return keep

@@ -1,4 +1,4 @@
-"""The result of an eigensolver: Ritz pairs, true residuals, work done, convergence."""
+"""The result of an eigensolver: Ritz pairs, residual norms, work done, convergence."""
 
 from __future__ import annotations
 
@@ -28,7 +28,10 @@ class EigenResult:
     """The matching eigenvectors as the columns of an ``(n, k)`` tensor, orthonormal."""
 
     residuals: torch.Tensor
-    """True residual norms ``||A v_i - lambda_i v_i||`` (1-D), from products with ``A``."""
+    """Residual norms ``||A v_i - lambda_i v_i||`` (1-D): from the products
+    (``power_iteration``; ``eigsh`` with ``exact_residuals=True``) or from the Lanczos
+    relation (``eigsh``'s default, equal to the former up to the rounding of the
+    products)."""
 
     num_matvecs: int
     """Operator columns applied in all: a product with an ``(n, k)`` block counts k."""
