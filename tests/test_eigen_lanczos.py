@@ -74,7 +74,10 @@ def test_eigsh_matches_dense_eigvalsh(problem: tuple[torch.Tensor, int, str]) ->
     assert_matches(matrix, result, which)
 
 
-def test_lanczos_relation_holds_before_and_after_a_thick_restart() -> None:
+@pytest.mark.parametrize("chunk", [2**16, 7])
+def test_lanczos_relation_holds_before_and_after_a_thick_restart(chunk, monkeypatch) -> None:
+    """Also with the restart's columns rewritten in chunks of 7 (the last one partial)."""
+    monkeypatch.setattr("hesskit.eigen.lanczos._RESTART_CHUNK", chunk)
     n, m = 60, 20
     matrix = spectral_matrix(torch.linspace(-1, 3, n, dtype=F64))
     gen = torch.Generator().manual_seed(1)
