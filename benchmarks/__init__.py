@@ -1,0 +1,1 @@
+"""asv benchmarks of hesskit (see README.md beside this file); importing them is cheap."""

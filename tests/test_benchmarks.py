@@ -1,0 +1,139 @@
+"""The asv suite in benchmarks/: params agree with param_names, imports stay cheap, and the
+helpers that gate timings on accuracy compute what they claim."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import benchmarks
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULES = [
+    importlib.import_module(f"benchmarks.{info.name}")
+    for info in pkgutil.iter_modules(benchmarks.__path__)
+    if not info.name.startswith("_")
+]
+CLASSES = [
+    obj
+    for module in MODULES
+    for _, obj in inspect.getmembers(module, inspect.isclass)
+    if obj.__module__ == module.__name__ and not obj.__name__.startswith("_")
+]
+
+
+def test_suite_has_one_module_per_area() -> None:
+    names = {module.__name__.rsplit(".", 1)[1] for module in MODULES}
+    assert names == {"bench_operators", "bench_eigen", "bench_density", "bench_trace"}
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_params_and_param_names_agree(cls) -> None:
+    params = cls.params if isinstance(cls.params, tuple) else (cls.params,)
+    assert len(params) == len(cls.param_names), (cls.params, cls.param_names)
+    for values in params:
+        assert isinstance(values, list) and values, values
+        assert len(set(map(repr, values))) == len(values), f"duplicate values in {values}"
+        assert all(isinstance(v, (int, str)) for v in values), values
+    benchmarks_of = [n for n in vars(cls) if n.startswith(("time_", "track_", "peakmem_"))]
+    assert benchmarks_of, f"{cls.__name__} has no benchmark"
+    arity = len(params) + (1 if hasattr(cls, "setup_cache") else 0)
+    for name in ["setup", *benchmarks_of]:
+        signature = inspect.signature(getattr(cls, name))
+        assert len(signature.parameters) == arity + 1, (name, signature)
+
+
+def test_importing_the_suite_imports_neither_torch_nor_hesskit() -> None:
+    names = ", ".join(module.__name__ for module in MODULES)
+    code = (
+        f"import sys, {names}; print(sorted(m for m in ('torch', 'hesskit') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_gpu_params_are_the_same_on_every_machine() -> None:
+    from benchmarks import _workloads
+
+    assert _workloads.DEVICES == ("cpu", "cuda")
+    assert _workloads.SIZES == ("1e3", "1e4", "1e5", "1e6", "1e7")
+
+
+def test_wasserstein_helper_on_known_measures() -> None:
+    from benchmarks.bench_density import wasserstein_over_range
+
+    spectrum = torch.tensor([0.0, 1.0, 2.0, 3.0], dtype=torch.float64)
+    same = wasserstein_over_range(spectrum, torch.ones(4), spectrum)
+    assert same == pytest.approx(0.0, abs=1e-15)
+    # every atom moved right by 0.3: W1 = 0.3, range = 3
+    shifted = wasserstein_over_range(spectrum + 0.3, torch.full((4,), 2.0), spectrum)
+    assert shifted == pytest.approx(0.1, rel=1e-12)
+    # all mass at the mean 1.5: W1 = mean |x - 1.5| = 1.0
+    point = wasserstein_over_range(torch.tensor([1.5]), torch.tensor([1.0]), spectrum)
+    assert point == pytest.approx(1.0 / 3.0, rel=1e-12)
+
+
+def test_eigenvalue_error_helpers() -> None:
+    from benchmarks._workloads import scaled_error
+
+    reference = torch.tensor([4.0, 2.0, 1.0], dtype=torch.float64)
+    values = torch.tensor([1.001, 4.0, 2.0])  # any order: sorted descending first
+    assert scaled_error(values, reference) == pytest.approx(0.25e-3, rel=1e-3)
+    assert scaled_error(values[:2], reference) == float("inf")
+
+
+def test_probe_is_the_same_vectors_in_every_dtype() -> None:
+    from benchmarks._workloads import probe
+
+    single, double = probe(50, 3), probe(50, 3, dtype=torch.float64)
+    assert single.dtype == torch.float32 and double.shape == (50, 3)
+    torch.testing.assert_close(single.double(), double, rtol=1e-7, atol=0)
+    assert torch.equal(probe(50, 3), single)
+
+
+def test_vector_error_helper() -> None:
+    from benchmarks._workloads import vector_error
+
+    reference = torch.tensor([3.0, 4.0], dtype=torch.float64)
+    assert vector_error(torch.tensor([[3.0], [4.5]]), reference) == pytest.approx(0.1)
+    assert vector_error(torch.ones(3), reference) == float("inf")
+
+
+def _peer_products() -> list[str]:
+    from benchmarks import _peers
+
+    return sorted(_peers.PRODUCTS)
+
+
+ADAPTERS = ["torch_func_hvp", "double_backward_hvp", *_peer_products()]
+
+
+# PyHessian calls backward(create_graph=True), which torch warns about.
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True:UserWarning")
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_product_adapters_compute_the_hessian_product(adapter: str) -> None:
+    """Every baseline's and peer's product equals hesskit's on a small tanh MLP (peers that
+    are not installed are skipped, as in the suite)."""
+    from benchmarks import _peers
+
+    make = _peers.PRODUCTS.get(adapter) or getattr(_peers, adapter)
+    if adapter in _peers.REQUIRES:
+        pytest.importorskip(_peers.REQUIRES[adapter])
+    import hesskit
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Tanh(), torch.nn.Linear(4, 3))
+    X, Y = torch.randn(20, 5), torch.randint(0, 3, (20,))
+    loss = torch.nn.functional.cross_entropy
+    vector = torch.randn(sum(p.numel() for p in model.parameters()))
+    expected = hesskit.hessian(model, loss, (X, Y)) @ vector
+    torch.testing.assert_close(make(model, X, Y)(vector), expected, rtol=1e-5, atol=1e-6)
