@@ -169,6 +169,7 @@ class ProductMemory:
 
     def setup(self, batches, method, device):
         self.device = w.device_or_skip(device)
+        w.return_freed_memory()
         model, X, Y = w.wide_problem("1e5", self.BATCH * batches, device=self.device)
         if method == "gradient":
             self.product = w.gradient_fn(model, X[: self.BATCH], Y[: self.BATCH])
@@ -184,6 +185,16 @@ class ProductMemory:
         """Peak host memory of the process (its baseline, torch and the data, is shared by
         every row: compare rows, not absolute values)."""
         self.product()
+
+    def track_rss_growth_bytes(self, batches, method, device):
+        """How far the first two products raise the process' peak resident memory above
+        what setup reached (host memory: on a GPU, read track_cuda_peak_bytes)."""
+        before = w.peak_rss_bytes()
+        self.product()
+        self.product()
+        return w.peak_rss_bytes() - before
+
+    track_rss_growth_bytes.unit = "bytes"
 
     def track_cuda_peak_bytes(self, batches, method, device):
         """Peak GPU memory of the first two products beyond what setup holds (CUDA only;
