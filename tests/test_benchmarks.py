@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODULES = [
     importlib.import_module(f"benchmarks.{info.name}")
     for info in pkgutil.iter_modules(benchmarks.__path__)
-    if not info.name.startswith("_")
+    if info.name.startswith("bench_")
 ]
 CLASSES = [
     obj
@@ -137,3 +137,63 @@ def test_product_adapters_compute_the_hessian_product(adapter: str) -> None:
     vector = torch.randn(sum(p.numel() for p in model.parameters()))
     expected = hesskit.hessian(model, loss, (X, Y)) @ vector
     torch.testing.assert_close(make(model, X, Y)(vector), expected, rtol=1e-5, atol=1e-6)
+
+
+def _results_file(tmp_path: Path, results: dict) -> Path:
+    """A results file in asv's format (api version 2), as ``asv run`` writes it."""
+    import json
+
+    data = {
+        "commit_hash": "0" * 40,
+        "env_name": "existing-py",
+        "date": 0,
+        "params": {"machine": "test"},
+        "python": "3.11",
+        "requirements": {},
+        "env_vars": {},
+        "result_columns": ["result", "params", "version"],
+        "results": results,
+        "durations": {},
+        "version": 2,
+    }
+    path = tmp_path / "test" / "00000000-existing-py.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_summary_reads_asv_results_and_judges_each_target(tmp_path: Path) -> None:
+    from benchmarks.summary import Run, targets, top_eigenvalues
+
+    top = "bench_eigen.TopEigenvalues."
+    params = [["'W1'"], ["'hesskit.eigsh[auto]'", "'peer:a'", "'peer:b'"]]
+    path = _results_file(
+        tmp_path,
+        {
+            top + "time_top10": [[0.05, 0.2, None], params, "v"],
+            top + "track_products": [[43, 49, 20], params, "v"],
+            top + "track_error_over_lambda1": [[4e-7, 1e-6, 0.09], params, "v"],
+        },
+    )
+    run = Run.load(path)
+    assert run.get(top + "time_top10", "W1", "peer:a") == 0.2
+    assert run.get(top + "time_top10", "W1", "peer:b") is None  # skipped: missed accuracy
+    rows = "\n".join(targets(run))
+    assert "| top-10 speed-up over the fastest peer, W1 (`peer:a`) | >= 2 | 4.00 | yes |" in rows
+    assert "| top-10 speed-up over the fastest peer, W2 (`None`) | >= 2 | n/a | n/a |" in rows
+    lines = top_eigenvalues(run)
+    assert "| `peer:b` | (misses accuracy) / 20 / 9.0e-02 | skipped | skipped |" in lines
+
+
+def test_summary_marks_a_missed_target() -> None:
+    from benchmarks.summary import Run, targets
+
+    name = "bench_operators.ProductScaling.track_gradients_per_product"
+    run = Run(
+        {name: {("1e5", 256, "cached_graph", "cpu"): 1.4, ("1e3", 256, "cached_graph", "cpu"): 9.0}}
+    )
+    rows = "\n".join(targets(run))
+    assert (
+        "| product / gradient, `cached_graph`, n >= 1e5 (CPU, worst) | <= 1 | 1.40 | **no** |"
+        in rows
+    )
