@@ -23,7 +23,7 @@ def test_hessian_equals_dense_truth(case, method):
 def test_loss_without_forward_mode_falls_back_to_double_backward():
     model, X, Y = CASES["mlp-mse"].build()
     expected = dense_loss_hessian(model, CASES["mlp-mse"].loss_fn, X, Y)
-    H = hesskit.hessian(model, CASES["mlp-mse"].loss_fn, (X, Y))
+    H = hesskit.hessian(model, CASES["mlp-mse"].loss_fn, (X, Y), method="forward_over_reverse")
     with pytest.warns(RuntimeWarning, match="method='double_backward'"):
         result = hesskit.dense(H)
     assert H.method == "double_backward"
@@ -38,6 +38,20 @@ def test_uneven_batches_equal_one_batch(method):
     split = hesskit.hessian(model, CASES["mlp-tanh"].loss_fn, batches, method=method)
     torch.testing.assert_close(hesskit.dense(split), one, atol=TOL, rtol=0)
     torch.testing.assert_close(hesskit.dense(split), one, atol=TOL, rtol=0)  # cache reused
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_in_place_parameter_update_is_seen_by_every_method(method):
+    model, X, Y = CASES["mlp-tanh"].build()
+    loss_fn = CASES["mlp-tanh"].loss_fn
+    H = hesskit.hessian(model, loss_fn, [(X[:6], Y[:6]), (X[6:], Y[6:])], method=method)
+    before = hesskit.dense(H)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.mul_(1.5)
+    after = hesskit.dense(H)
+    torch.testing.assert_close(after, dense_loss_hessian(model, loss_fn, X, Y), atol=TOL, rtol=0)
+    assert not torch.allclose(after, before, atol=1e-3)
 
 
 def test_dataloader_and_generator_data():

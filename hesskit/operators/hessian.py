@@ -30,8 +30,9 @@ costs 2.6-4.3 gradients per column batched against 1.4-1.6 looped.
 Forward mode is missing or broken for some losses (``F.mse_loss`` in torch 2.13 fails with
 "ZeroTensors are immutable"); ``"forward_over_reverse"`` then falls back to
 ``"double_backward"`` for the rest of the operator's life, with a warning, rather than fail.
-All three compute the same matrix (tested to float64 round-off); the default is chosen by
-the benchmarks in ``benchmarks/`` (see the README there).
+All three compute the same matrix (tested to float64 round-off). The default, ``"auto"``,
+is chosen by the benchmarks in ``benchmarks/``: on the three reference workloads it is the
+fastest method per product and per top-10 solve (see the README there).
 """
 
 from __future__ import annotations
@@ -58,15 +59,26 @@ _BATCHED_BELOW = 2**21
 class ModelHessian(ModelCurvature):
     """Hessian of the mean of ``loss_fn(model(inputs), targets)`` over all samples."""
 
-    def __init__(self, model, loss_fn, data, *, params=None, method="forward_over_reverse"):
+    def __init__(self, model, loss_fn, data, *, params=None, method="auto"):
         super().__init__(model, loss_fn, data, params=params)
         self.method = _checks.check_choice("method", method, METHODS)
         if self.method == "auto":
             one_batch = len(self.dataset.batch_sizes) == 1
             self.method = "cached_graph" if one_batch else "double_backward"
         self._graphs: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._graph_versions: tuple[int, ...] = ()
+
+    def _tensor_versions(self) -> tuple[int, ...]:
+        """Version counters of the parameters and buffers the graphs were built from.
+
+        An in-place update (an optimiser step, ``load_state_dict``) bumps them, so a cached
+        graph is rebuilt instead of silently giving the Hessian at the old parameters.
+        """
+        return tuple(t._version for t in (*self.theta.values(), *self.constants.values()))
 
     def _matmat(self, block: torch.Tensor) -> torch.Tensor:
+        if self._graphs and self._graph_versions != self._tensor_versions():
+            self._graphs.clear()
         if self.method != "cached_graph" or not self._graphs:
             return super()._matmat(block)
         weights = self._weights
@@ -146,6 +158,7 @@ class ModelHessian(ModelCurvature):
         graph = (leaf, gradient)
         if self.method == "cached_graph":
             self._graphs[index] = graph
+            self._graph_versions = self._tensor_versions()
         return graph
 
 
@@ -185,7 +198,7 @@ def hessian(
     data: Any = None,
     *,
     params=None,
-    method: str = "forward_over_reverse",
+    method: str = "auto",
 ) -> LinearOperator:
     """The Hessian of the mean loss of a model over a data set, or of a function f(theta).
 
@@ -205,8 +218,8 @@ def hessian(
         data: an ``(X, Y)`` pair or an iterable of ``(inputs, targets)`` batches.
         params: which parameters to differentiate (model form only).
         method: the product method, one of ``METHODS`` (see the module docstring).
-            ``"auto"`` is the fastest measured choice that keeps memory independent of
-            the number of batches (``"cached_graph"`` for one batch, else
+            The default ``"auto"`` is the fastest measured choice that keeps memory
+            independent of the number of batches (``"cached_graph"`` for one batch, else
             ``"double_backward"``).
 
     Returns:
