@@ -197,3 +197,24 @@ def test_summary_marks_a_missed_target() -> None:
         "| product / gradient, `cached_graph`, n >= 1e5 (CPU, worst) | <= 1 | 1.40 | **no** |"
         in rows
     )
+
+
+def test_figure_relates_each_solver_to_hesskit_and_drops_gated_times(tmp_path: Path) -> None:
+    from benchmarks.figure import TIME, draw, relative_times
+    from benchmarks.summary import Run
+
+    run = Run(
+        {
+            TIME: {
+                ("W1", "hesskit.eigsh[auto]"): 0.05,
+                ("W1", "peer:torch.func+scipy"): 0.2,
+                ("W2", "peer:torch.func+scipy"): 0.6,  # no hesskit time on W2: left out
+                ("W1", "peer:eigenthings-lanczos-m50"): None,
+            }
+        }
+    )
+    ratios = relative_times(run)
+    assert ratios == {"hesskit.eigsh[auto]": {"W1": 1.0}, "peer:torch.func+scipy": {"W1": 4.0}}
+    out = tmp_path / "top10.png"
+    draw(ratios, out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
