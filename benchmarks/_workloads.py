@@ -145,6 +145,9 @@ def check_cpu_size(size: str, device) -> None:
         skip(f"n = {size} parameters is above the CPU limit of this suite ({CPU_MAX_PARAMS:.0e})")
 
 
+_M_MMAP_THRESHOLD = -3  # glibc's <malloc.h>
+
+
 def return_freed_memory() -> None:
     """Make glibc hand blocks of 64 KiB and more back to the system when they are freed, so
     that the process' peak resident memory follows the memory that is live. By default
@@ -159,9 +162,6 @@ def return_freed_memory() -> None:
     libc = ctypes.CDLL(name) if name else None
     if libc is not None and hasattr(libc, "mallopt"):
         libc.mallopt(_M_MMAP_THRESHOLD, 64 * 1024)
-
-
-_M_MMAP_THRESHOLD = -3  # glibc's <malloc.h>
 
 
 def peak_rss_bytes() -> int:

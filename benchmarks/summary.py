@@ -19,6 +19,8 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parents[1] / ".asv" / "results"
 WORKLOADS = ("W1", "W2", "W3")
 PEER = "peer:"
+TOP10_TIME = "bench_eigen.TopEigenvalues.time_top10"
+HESSKIT_EIGSH = "hesskit.eigsh[auto]"  # hesskit's default solver, the one the targets judge
 
 
 class Run:
@@ -86,7 +88,7 @@ def top_eigenvalues(run: Run) -> list[str]:
     for solver in solvers:
         cells = []
         for workload in WORKLOADS:
-            time = run.get(name + "time_top10", workload, solver)
+            time = run.get(TOP10_TIME, workload, solver)
             products = run.get(name + "track_products", workload, solver)
             error = run.get(name + "track_error_over_lambda1", workload, solver)
             if products is None:
@@ -100,8 +102,7 @@ def top_eigenvalues(run: Run) -> list[str]:
 
 def fastest_peer(run: Run, workload: str) -> tuple[str | None, float | None]:
     """The peer with the shortest top-10 time on ``workload`` (accuracy-gated)."""
-    name = "bench_eigen.TopEigenvalues.time_top10"
-    times = {s: t for (w, s), t in run.values.get(name, {}).items() if w == workload}
+    times = {s: t for (w, s), t in run.values.get(TOP10_TIME, {}).items() if w == workload}
     peers = {s: t for s, t in times.items() if s.startswith(PEER)}
     if not peers:
         return None, None
@@ -210,13 +211,18 @@ def targets(run: Run) -> list[str]:
             for (n, _, m, device), v in run.values.get(product, {}).items()
             if m == method and device == "cpu" and float(n) >= 1e5
         ]
-        add(f"product / gradient, `{method}`, n >= 1e5 (CPU, worst)", _max(values), bound, ".2f")
+        add(
+            f"product / gradient, `{method}`, n >= 1e5 (CPU, worst)",
+            max(values, default=None),
+            bound,
+            ".2f",
+        )
     block = "bench_operators.DigitsBlock.track_block_over_singles"
     ratios = [v for (_, _, k), v in run.values.get(block, {}).items() if k == 8]
     best = min(ratios) if ratios else None
     add("block of 8 / 8 singles (CPU, best method)", best, 1.0, ".2f")
     for workload in WORKLOADS:
-        ours = run.get("bench_eigen.TopEigenvalues.time_top10", workload, "hesskit.eigsh[auto]")
+        ours = run.get(TOP10_TIME, workload, HESSKIT_EIGSH)
         peer, theirs = fastest_peer(run, workload)
         speedup = None if ours is None or theirs is None else theirs / ours
         add(
@@ -228,7 +234,7 @@ def targets(run: Run) -> list[str]:
         )
     products = "bench_eigen.TopEigenvalues.track_products"
     for workload in WORKLOADS:
-        lanczos = run.get(products, workload, "hesskit.eigsh[auto]")
+        lanczos = run.get(products, workload, HESSKIT_EIGSH)
         power = run.get(products, workload, "hesskit.power_iteration[auto]")
         if lanczos is not None and power is not None:  # power iteration runs on W1 only
             add(f"eigsh / power-iteration products, {workload}", lanczos / power, 0.2, ".3f")
@@ -245,10 +251,6 @@ def targets(run: Run) -> list[str]:
         change = None if one is None or sixteen is None else sixteen / one - 1
         add(f"memory of a product, 16 batches vs 1, `{method}` (CPU)", change, 0.05, "+.1%")
     return table(["target", "bound", "measured", "met"], rows)
-
-
-def _max(values: list[float]) -> float | None:
-    return max(values) if values else None
 
 
 SECTIONS: list[tuple[str, Callable[[Run], list[str]]]] = [
