@@ -7,7 +7,6 @@ arXiv:1611.07476; Sagun, Evci, Guney, Dauphin, Bottou 2017, arXiv:1706.04454).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +14,7 @@ import torch
 
 from hesskit import _checks
 from hesskit.density.result import SpectralDensity
+from hesskit.spectrum.counting import _check_relative, _lowest_log_gap, _max_outliers
 
 RULES = ("log_gap",)
 
@@ -46,10 +46,12 @@ def split(
 ) -> SpectrumSplit:
     """Split eigenvalues into a bulk and the outliers above it (Sagun et al. 2016, 2017).
 
-    Rule ``"log_gap"``: sort descending and take the top ``max_outliers + 1`` values
-    ``l_1 >= l_2 >= ...``; map each to ``x_i = log(max(l_i, floor * l_1))`` and form the
-    gaps ``x_i - x_{i+1}``. The outliers are ``l_1 .. l_k`` for the *lowest* gap ``k`` with
-    ``x_k - x_{k+1} >= min_gap``, or none if no gap is that large (or ``l_1 <= 0``).
+    Rule ``"log_gap"``, the rule of :func:`hesskit.spectrum.lowest_log_gap` (which also
+    says whether the count hit ``max_outliers``): sort descending and take the top
+    ``max_outliers + 1`` values ``l_1 >= l_2 >= ...``; map each to
+    ``x_i = log(max(l_i, floor * l_1))`` and form the gaps ``x_i - x_{i+1}``. The
+    outliers are ``l_1 .. l_k`` for the *lowest* gap ``k`` with ``x_k - x_{k+1} >= min_gap``,
+    or none if no gap is that large (or ``l_1 <= 0``).
     Why this rule: (1) clamping at ``floor * l_1`` makes every value at or below the floor
     (the zero, tiny negative and tiny positive eigenvalues of a Hessian) count as the floor,
     so ``1e-9`` next to ``1e-6`` makes no gap, while a bulk lying entirely under the floor
@@ -90,33 +92,29 @@ def split(
     """
     _checks.check_choice("rule", rule, RULES)
     min_gap = _checks.check_positive_float("min_gap", min_gap)
-    floor = _check_floor(floor)
+    floor = _check_relative("floor", floor)
     if isinstance(eigenvalues, SpectralDensity):
         return _split_density(eigenvalues, max_outliers, min_gap, floor)
     values = _check_eigenvalues(eigenvalues).sort(descending=True).values
-    cap = _check_max_outliers(max_outliers, len(values))
+    cap = _max_outliers(max_outliers, len(values))
     num, edge = _log_gap(values, cap, min_gap, floor)
     return SpectrumSplit(values[:num], values[num:], edge, num)
 
 
 def _log_gap(values: torch.Tensor, cap: int, min_gap: float, floor: float) -> tuple[int, float]:
-    """Number of outliers and edge of descending ``values`` by the log-gap rule."""
-    top = values[: cap + 1]
-    if len(top) < 2 or float(top[0]) <= 0:
-        return 0, float(values[0])
-    logs = torch.log(top.clamp_min(floor * float(top[0])))
-    significant = torch.nonzero(logs[:-1] - logs[1:] >= min_gap).flatten()
-    if len(significant) == 0:
-        return 0, float(values[0])
-    num = int(significant[-1]) + 1
-    return num, math.exp(float(logs[num - 1] + logs[num]) / 2)
+    """Number of outliers and edge of descending ``values`` by the log-gap rule.
+
+    The rule is :func:`hesskit.spectrum.lowest_log_gap`'s one implementation, in float64.
+    """
+    result = _lowest_log_gap(values.to(torch.float64), min_gap, floor, cap)
+    return result.count, result.edge
 
 
 def _split_density(
     density: SpectralDensity, max_outliers: int | None, min_gap: float, floor: float
 ) -> SpectrumSplit:
     """The log-gap rule on each probe's weighted Ritz values, combined across probes."""
-    cap = _check_max_outliers(max_outliers, density.nodes.shape[1])
+    cap = _max_outliers(max_outliers, density.nodes.shape[1])
     probes = []
     for nodes, weights in zip(density.nodes, density.weights, strict=True):
         ritz = nodes[weights > 0].sort(descending=True).values
@@ -143,19 +141,3 @@ def _check_eigenvalues(eigenvalues: Any) -> torch.Tensor:
         msg = f"eigenvalues must be a non-empty 1-D tensor, got shape {tuple(eigenvalues.shape)}"
         raise ValueError(msg)
     return eigenvalues
-
-
-def _check_max_outliers(max_outliers: int | None, n: int) -> int:
-    """Return the number of outlier candidates: ``max_outliers`` or ``min(n // 2, 100)``."""
-    if max_outliers is None:
-        return min(n // 2, 100)
-    return _checks.check_int_in_range("max_outliers", max_outliers, low=1)
-
-
-def _check_floor(floor: Any) -> float:
-    """Return ``floor`` if it is a number in (0, 1)."""
-    floor = _checks.check_positive_float("floor", floor)
-    if floor >= 1:
-        msg = f"floor must be in (0, 1) (a fraction of the largest eigenvalue), got {floor}"
-        raise ValueError(msg)
-    return floor
