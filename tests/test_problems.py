@@ -276,3 +276,13 @@ def test_digits_without_scikit_learn(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     with pytest.raises(ImportError, match="digits\\(\\) needs scikit-learn"):
         digits()
+
+
+def test_gaussian_mixture_standardize_centres_and_scales_each_coordinate():
+    raw = gaussian_mixture(3, input_dim=6, samples_per_cluster=50, seed=2)
+    problem = gaussian_mixture(3, input_dim=6, samples_per_cluster=50, seed=2, standardize=True)
+    torch.testing.assert_close(problem.inputs.mean(dim=0), torch.zeros(6, dtype=torch.float64))
+    torch.testing.assert_close(problem.inputs.std(dim=0), torch.ones(6, dtype=torch.float64))
+    expected = (raw.inputs - raw.inputs.mean(dim=0)) / raw.inputs.std(dim=0)
+    torch.testing.assert_close(problem.inputs, expected)
+    assert torch.equal(problem.targets, raw.targets)

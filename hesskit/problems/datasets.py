@@ -33,6 +33,7 @@ def gaussian_mixture(
     separation: float = 5.0,
     hidden: Sequence[int] = (30, 30),
     activation: str = "tanh",
+    standardize: bool = False,
     seed: int = 0,
     dtype: torch.dtype = torch.float64,
 ) -> Problem:
@@ -44,6 +45,8 @@ def gaussian_mixture(
     apart, and a smaller ``separation`` makes the data less separable. Samples are
     shuffled. The defaults give the 100-30-30-k network of Sagun et al. (2017, section
     3.1); the activation is tanh by default so that the loss is smooth everywhere.
+    ``standardize=True`` then centres every input coordinate and divides it by its
+    standard deviation over the samples, as the paper does ("standardised globally").
 
     Args:
         num_clusters: the number of clusters ``k`` (= classes), at least 2.
@@ -52,6 +55,7 @@ def gaussian_mixture(
         separation: the norm of each cluster mean (>= 0; 0 makes the classes identical).
         hidden: the hidden widths of the default model.
         activation: ``"tanh"`` or ``"relu"``.
+        standardize: whether to standardize each input coordinate over the samples.
         seed: the seed of the data.
         dtype: the inputs' dtype.
 
@@ -81,6 +85,8 @@ def gaussian_mixture(
     labels = torch.arange(k).repeat_interleave(per)
     labels = labels[torch.randperm(k * per, generator=gen)]
     inputs = means[labels] + torch.randn(k * per, dim, generator=gen, dtype=torch.float64)
+    if standardize:
+        inputs = (inputs - inputs.mean(dim=0)) / inputs.std(dim=0)
     return Problem(
         name=f"gaussian_mixture(k={k}, separation={radius:g}, seed={seed})",
         inputs=inputs.to(dtype),
