@@ -1,17 +1,23 @@
-"""Statistics shared by the claims: intervals, slopes and permutation tests.
+"""The claims' one home for statistics: intervals, slopes, rank correlations, power.
 
 Thin, named wrappers around ``scipy.stats`` so that every claim reports its effect size
-the same way: a 95% interval by default, a fixed seed for anything resampled.
+the same way: a 95% interval by default, a fixed seed for anything resampled, and a
+zero-width interval (not NaN) when every value is the same. The power functions choose
+the number of seeds from pilot runs (:func:`median_rule_power`,
+:func:`seeds_for_median_rule`, :func:`seeds_for_mean_interval`).
 """
 
 from __future__ import annotations
 
-import pathlib
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
+
+CONFIDENCE = 0.95
+"""The confidence level of every interval in the claims."""
 
 
 @dataclass(frozen=True)
@@ -28,12 +34,26 @@ class Interval:
         """``(low, high)``."""
         return (self.low, self.high)
 
+    def scaled(self, factor: float) -> Interval:
+        """The interval of ``factor`` times the estimate (``factor > 0``)."""
+        return Interval(self.estimate * factor, self.low * factor, self.high * factor, self.p_value)
+
+    def __str__(self) -> str:
+        return f"{self.estimate:.3g} [{self.low:.3g}, {self.high:.3g}]"
+
 
 def bootstrap_interval(
-    values, statistic: Callable = np.mean, *, confidence: float = 0.95, seed: int = 0
+    values, statistic: Callable = np.mean, *, confidence: float = CONFIDENCE, seed: int = 0
 ) -> Interval:
-    """Percentile-BCa bootstrap interval of ``statistic`` over independent ``values``."""
+    """BCa bootstrap interval of ``statistic`` over independent ``values``.
+
+    Constant ``values`` give the zero-width interval at the statistic (every resample has
+    that value; ``scipy.stats.bootstrap`` would return NaN).
+    """
     values = np.asarray(values, dtype=float)
+    point = float(statistic(values))
+    if np.ptp(values) == 0:
+        return Interval(point, point, point)
     result = stats.bootstrap(
         (values,),
         statistic,
@@ -43,12 +63,41 @@ def bootstrap_interval(
         method="BCa",
     )
     low, high = result.confidence_interval
-    return Interval(float(statistic(values)), float(low), float(high))
+    return Interval(point, float(low), float(high))
 
 
-def slope_interval(x, y, *, confidence: float = 0.95) -> Interval:
-    """Least-squares slope of ``y`` on ``x`` with its t-interval and two-sided p-value."""
-    fit = stats.linregress(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+def t_interval(values, *, confidence: float = CONFIDENCE) -> Interval:
+    """Mean of independent ``values`` with its Student t-interval and the p-value against 0.
+
+    Constant ``values`` give the zero-width interval at their value (p-value None).
+    """
+    values = np.asarray(values, dtype=float)
+    if np.ptp(values) == 0:
+        value = float(values[0])
+        return Interval(value, value, value, None)
+    test = stats.ttest_1samp(values, 0.0)
+    low, high = test.confidence_interval(confidence)
+    return Interval(float(values.mean()), float(low), float(high), float(test.pvalue))
+
+
+def geometric_mean_interval(ratios, *, confidence: float = CONFIDENCE) -> Interval:
+    """Geometric mean of positive ratios: :func:`t_interval` of their logs, exponentiated.
+
+    The p-value is that of the t-test of the logs against 0 (no change).
+    """
+    logs = t_interval(np.log(np.asarray(ratios, dtype=float)), confidence=confidence)
+    return Interval(math.exp(logs.estimate), math.exp(logs.low), math.exp(logs.high), logs.p_value)
+
+
+def slope_interval(x, y, *, confidence: float = CONFIDENCE) -> Interval:
+    """Least-squares slope of ``y`` on ``x`` with its t-interval and two-sided p-value.
+
+    Constant ``y`` is an exact fit: slope 0, interval ``[0, 0]``, p-value 1.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if np.ptp(y) == 0:
+        return Interval(0.0, 0.0, 0.0, 1.0)
+    fit = stats.linregress(x, y)
     half = stats.t.ppf(0.5 + confidence / 2, len(x) - 2) * fit.stderr
     return Interval(float(fit.slope), fit.slope - half, fit.slope + half, float(fit.pvalue))
 
@@ -70,10 +119,270 @@ def permutation_slope_test(x, y, *, num_permutations: int = 9999, seed: int = 0)
     return float(result.pvalue)
 
 
-def save_figure(figure, report_dir: pathlib.Path | None, name: str) -> None:
-    """Write ``figure`` as ``report_dir/name.png`` when a report folder was asked for."""
-    if report_dir is not None:
-        figure.savefig(report_dir / f"{name}.png", dpi=120, bbox_inches="tight")
-    import matplotlib.pyplot as plt
+def spearman_interval(
+    x, y, *, groups=None, confidence: float = CONFIDENCE, num_resamples: int = 2999, seed: int = 0
+) -> Interval:
+    """Spearman's rank correlation of ``y`` with ``x`` and a stratified bootstrap interval.
 
-    plt.close(figure)
+    ``groups`` (one label per pair, e.g. the setting ``k``) makes the bootstrap resample
+    runs within each group, so every resample keeps the design (each setting with its
+    number of seeds). A resample with constant ``y`` counts as correlation 0. The p-value
+    is ``scipy.stats.spearmanr``'s.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    groups = np.zeros(x.size) if groups is None else np.asarray(groups)
+
+    def rho(index):
+        if np.ptp(y[index]) == 0 or np.ptp(x[index]) == 0:
+            return 0.0
+        return float(stats.spearmanr(x[index], y[index]).statistic)
+
+    rng = np.random.default_rng(seed)
+    members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    draws = [
+        rho(np.concatenate([rng.choice(m, size=m.size, replace=True) for m in members]))
+        for _ in range(num_resamples)
+    ]
+    tail = (1 - confidence) / 2
+    everything = np.arange(x.size)
+    p_value = None if np.ptp(y) == 0 else float(stats.spearmanr(x, y).pvalue)
+    return Interval(
+        rho(everything),
+        float(np.quantile(draws, tail)),
+        float(np.quantile(draws, 1 - tail)),
+        p_value,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# per-group slopes and their shuffle control
+
+
+GROUP_STATISTICS = ("log_spread", "mean")
+
+
+def group_slope(sizes: Sequence[float], values: np.ndarray, kind: str = "log_spread") -> Interval:
+    """Least-squares slope of a per-group statistic on ``log size``, with its t-interval.
+
+    Args:
+        sizes: the size (``N``, or a number of parameters) of each group.
+        values: shape ``(num_groups, runs)``, the final values of each group's runs.
+        kind: ``"log_spread"``, the log of the runs' standard deviation (``ddof=1``), or
+            ``"mean"``, their mean.
+
+    Returns:
+        The slope with its 95% t-interval and two-sided p-value (:func:`slope_interval`).
+    """
+    values = np.asarray(values, dtype=float)
+    if kind == "log_spread":
+        y = np.log(np.std(values, axis=1, ddof=1))
+    elif kind == "mean":
+        y = np.mean(values, axis=1)
+    else:
+        msg = f"kind must be one of {GROUP_STATISTICS}, got {kind!r}"
+        raise ValueError(msg)
+    return slope_interval(np.log(np.asarray(sizes, dtype=float)), y)
+
+
+@dataclass(frozen=True)
+class ShuffleControl:
+    """A per-group slope recomputed with the runs shuffled across groups.
+
+    Attributes:
+        slopes: the slope of each shuffled assignment.
+        fire_rate: the fraction of shuffles on which the claim's rule (upper end of the
+            95% interval of the slope below zero) fired.
+        p_value: one-sided permutation p-value of the observed slope,
+            ``(1 + #{shuffled <= observed}) / (1 + num_shuffles)``.
+        first: the first shuffled assignment's slope and interval.
+    """
+
+    slopes: np.ndarray
+    fire_rate: float
+    p_value: float
+    first: Interval
+
+
+def shuffle_control(
+    sizes: Sequence[float],
+    values: np.ndarray,
+    *,
+    kind: str = "log_spread",
+    num_shuffles: int,
+    seed: int,
+) -> ShuffleControl:
+    """Shuffle every run across groups (sizes lose their meaning) and refit the slope.
+
+    Under the shuffle each group is a random draw from the pooled runs, so the
+    conjecture predicts no slope: a sound statistic fires on about its nominal 2.5% (one
+    side of a 95% interval) of the shuffles.
+    """
+    values = np.asarray(values, dtype=float)
+    observed = group_slope(sizes, values, kind).estimate
+    rng = np.random.default_rng(seed)
+    pooled = values.reshape(-1)
+    fits = [
+        group_slope(sizes, rng.permutation(pooled).reshape(values.shape), kind)
+        for _ in range(num_shuffles)
+    ]
+    slopes = np.array([fit.estimate for fit in fits])
+    fire_rate = float(np.mean([fit.high < 0 for fit in fits]))
+    p_value = float((1 + np.sum(slopes <= observed)) / (1 + num_shuffles))
+    return ShuffleControl(slopes, fire_rate, p_value, fits[0])
+
+
+# ---------------------------------------------------------------------------------------
+# finite-size extrapolation
+
+EXPONENTS = tuple(np.round(np.linspace(0.1, 2.0, 39), 3))
+"""The grid of exponents ``gamma`` that :func:`power_law_limit` searches."""
+
+
+def _power_law_fit(sizes: np.ndarray, values: np.ndarray, exponents) -> float:
+    """``e_inf`` of the least-squares fit ``e_inf + a N^(-gamma)``, best ``gamma`` of a grid."""
+    best = (math.inf, float(np.mean(values)))
+    for gamma in exponents:
+        design = np.column_stack([np.ones_like(sizes), sizes ** (-gamma)])
+        coef, *_ = np.linalg.lstsq(design, values, rcond=None)
+        sse = float(np.sum((design @ coef - values) ** 2))
+        best = min(best, (sse, float(coef[0])))
+    return best[1]
+
+
+def power_law_limit(
+    sizes: Sequence[float],
+    values: Sequence[float],
+    *,
+    exponents: Sequence[float] = EXPONENTS,
+    confidence: float = CONFIDENCE,
+    num_resamples: int = 999,
+    seed: int = 0,
+) -> Interval:
+    """The limit ``e_inf`` of ``value(N) = e_inf + a N^(-gamma)``, with a bootstrap interval.
+
+    One value per independent group (a landscape) of size ``N``. The fit is linear
+    least squares in ``(e_inf, a)`` for each ``gamma`` of a grid, keeping the best
+    ``gamma`` (always defined, also for flat data where ``gamma`` is not identified). The
+    percentile bootstrap resamples the groups within each size, so every resample keeps
+    the design.
+    """
+    sizes, values = np.asarray(sizes, dtype=float), np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    members = [np.flatnonzero(sizes == n) for n in np.unique(sizes)]
+    draws = []
+    for _ in range(num_resamples):
+        index = np.concatenate([rng.choice(m, size=m.size, replace=True) for m in members])
+        draws.append(_power_law_fit(sizes[index], values[index], exponents))
+    tail = (1 - confidence) / 2
+    return Interval(
+        _power_law_fit(sizes, values, exponents),
+        float(np.quantile(draws, tail)),
+        float(np.quantile(draws, 1 - tail)),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# power analysis
+
+
+def median_rule_power(hit_rate: float, num_seeds: int) -> float:
+    """Probability that more than half of ``num_seeds`` runs hit, each with ``hit_rate``.
+
+    The chance that the median of an odd number of runs lies in a target set when each run
+    lands there independently with probability ``hit_rate``:
+    ``P(Binomial(num_seeds, hit_rate) > num_seeds / 2)``.
+    """
+    return float(stats.binom.sf(num_seeds // 2, num_seeds, hit_rate))
+
+
+def pilot_hit_rate(hits: int, runs: int) -> float:
+    """A per-run hit rate from a pilot: the Jeffreys posterior mean ``(hits + 1/2) / (runs + 1)``.
+
+    Shrunk towards 1/2, so that a small pilot never claims certainty: 3 hits of 3 give
+    0.875, not 1.
+    """
+    return (hits + 0.5) / (runs + 1)
+
+
+def seeds_for_median_rule(
+    hit_rates: Sequence[float], *, power: float = 0.9, max_seeds: int = 25
+) -> int:
+    """The fewest odd number of seeds for which every setting's median hits with ``power``.
+
+    The rule passes when, at every setting, the median run hits; the settings are
+    independent, so the power is the product of :func:`median_rule_power` over them.
+    Returns ``max_seeds + 1`` when even ``max_seeds`` is not enough.
+    """
+    for n in range(1, max_seeds + 1, 2):
+        if math.prod(median_rule_power(p, n) for p in hit_rates) >= power:
+            return n
+    return max_seeds + 1
+
+
+def min_detectable_hit_rate(num_settings: int, num_seeds: int, *, power: float = 0.9) -> float:
+    """The smallest common per-run hit rate at which the median rule passes with ``power``."""
+    low, high = 0.0, 1.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        if median_rule_power(middle, num_seeds) ** num_settings >= power:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def seeds_for_mean_interval(
+    sd: float,
+    margin: float,
+    *,
+    confidence: float = CONFIDENCE,
+    power: float = 0.9,
+    max_seeds: int = 200,
+) -> int:
+    """The fewest runs for which a t-interval of the mean clears a ``margin`` with ``power``.
+
+    ``margin`` is the distance between the expected mean (from the pilot) and the rule's
+    threshold, ``sd`` the pilot's standard deviation of one run; the interval's far end
+    clears the threshold with probability about ``power`` when
+    ``margin >= (t_{conf} + t_{power}) sd / sqrt(n)`` (the usual normal-theory power of a
+    one-sided test at the matching level).
+    """
+    if sd <= 0:
+        return 2
+    for n in range(2, max_seeds + 1):
+        needed = (stats.t.ppf(0.5 + confidence / 2, n - 1) + stats.t.ppf(power, n - 1)) * sd
+        if margin * math.sqrt(n) >= needed:
+            return n
+    return max_seeds + 1
+
+
+def min_detectable_margin(
+    sd: float, num_seeds: int, *, confidence: float = CONFIDENCE, power: float = 0.9
+) -> float:
+    """The smallest mean-to-threshold distance detectable with ``num_seeds`` runs."""
+    t_sum = stats.t.ppf(0.5 + confidence / 2, num_seeds - 1) + stats.t.ppf(power, num_seeds - 1)
+    return float(t_sum * sd / math.sqrt(num_seeds))
+
+
+def mean_rule_power(
+    pilot, threshold: float, seeds_used: int, *, power: float = 0.9
+) -> dict[str, float | int | list[float]]:
+    """The power analysis of a rule on the mean of per-seed values, from pilot values.
+
+    The pilot's standard deviation and the distance of its mean from ``threshold`` give
+    the seeds needed (:func:`seeds_for_mean_interval`) and, at ``seeds_used`` seeds, the
+    smallest detectable distance (:func:`min_detectable_margin`); a report's
+    ``data["power"]``.
+    """
+    pilot = np.asarray(pilot, dtype=float)
+    sd = float(np.std(pilot, ddof=1))
+    margin = float(abs(pilot.mean() - threshold))
+    return {
+        "pilot": pilot.tolist(),
+        "sd": sd,
+        "margin": margin,
+        "power": power,
+        "seeds_needed": seeds_for_mean_interval(sd, margin, power=power),
+        "seeds_used": seeds_used,
+        "min_detectable_margin": min_detectable_margin(sd, seeds_used, power=power),
+    }

@@ -3,7 +3,20 @@
 import numpy as np
 import pytest
 
-from claims.stats import bootstrap_interval, permutation_slope_test, slope_interval
+from claims.stats import (
+    bootstrap_interval,
+    geometric_mean_interval,
+    median_rule_power,
+    min_detectable_hit_rate,
+    min_detectable_margin,
+    permutation_slope_test,
+    pilot_hit_rate,
+    seeds_for_mean_interval,
+    seeds_for_median_rule,
+    slope_interval,
+    spearman_interval,
+    t_interval,
+)
 
 
 def test_bootstrap_interval_covers_the_mean_and_shrinks_with_n():
@@ -29,3 +42,88 @@ def test_permutation_slope_test_detects_only_a_real_slope(slope, detected):
         x, slope * x + rng.normal(0, 1.0, x.size), num_permutations=999
     )
     assert (p_value < 0.01) == detected
+
+
+def test_t_interval_covers_the_mean_and_is_exact_for_constants():
+    rng = np.random.default_rng(3)
+    fit = t_interval(rng.normal(2.0, 1.0, 30))
+    assert fit.low < 2.0 < fit.high and fit.p_value < 1e-6
+    constant = t_interval([0.7, 0.7, 0.7])
+    assert (constant.estimate, constant.low, constant.high) == (0.7, 0.7, 0.7)
+
+
+def test_geometric_mean_interval_is_the_exponentiated_log_interval():
+    ratios = [1.5, 2.0, 2.5, 1.8]
+    fit, logs = geometric_mean_interval(ratios), t_interval(np.log(ratios))
+    assert fit.estimate == pytest.approx(np.exp(np.mean(np.log(ratios))))
+    assert (fit.low, fit.high) == pytest.approx((np.exp(logs.low), np.exp(logs.high)))
+
+
+def test_slope_interval_of_constant_values_is_an_exact_zero():
+    fit = slope_interval([1, 2, 3], [4.0, 4.0, 4.0])
+    assert (fit.estimate, fit.low, fit.high, fit.p_value) == (0.0, 0.0, 0.0, 1.0)
+
+
+@pytest.mark.parametrize(("noise", "tracks"), [(0.0, True), (30.0, False)])
+def test_spearman_interval_separates_tracking_from_noise(noise, tracks):
+    rng = np.random.default_rng(4)
+    x = np.repeat([2, 3, 5, 8, 10], 5)
+    fit = spearman_interval(x, x + rng.normal(0, noise, x.size), groups=x)
+    assert fit.low <= fit.estimate <= fit.high
+    assert (fit.low >= 0.9) == tracks
+
+
+def test_median_rule_power_matches_the_binomial_tail():
+    # P(Binomial(5, 0.5) >= 3) = 1/2; a sure hit always passes
+    assert median_rule_power(0.5, 5) == pytest.approx(0.5)
+    assert median_rule_power(1.0, 5) == pytest.approx(1.0)
+    assert median_rule_power(0.8, 7) > median_rule_power(0.8, 3)
+
+
+def test_seeds_for_median_rule_and_its_detectable_rate_agree():
+    rates = [pilot_hit_rate(3, 3)] * 5  # 0.875 each, five settings
+    assert pilot_hit_rate(3, 3) == pytest.approx(0.875)
+    n = seeds_for_median_rule(rates, power=0.9)
+    assert n == 5 and median_rule_power(0.875, 5) ** 5 >= 0.9 > median_rule_power(0.875, 3) ** 5
+    assert min_detectable_hit_rate(5, n, power=0.9) <= 0.875
+    assert seeds_for_median_rule([0.5] * 5, max_seeds=9) == 10  # hopeless: max + 1
+
+
+def test_seeds_for_mean_interval_reaches_its_power_by_simulation():
+    sd, margin = 1.0, 1.0
+    n = seeds_for_mean_interval(sd, margin, power=0.9)
+    assert min_detectable_margin(sd, n) <= margin < min_detectable_margin(sd, n - 1)
+    rng = np.random.default_rng(5)
+    # how often the t-interval of n draws around +margin lies entirely above 0
+    hits = [t_interval(rng.normal(margin, sd, n)).low > 0 for _ in range(2000)]
+    assert np.mean(hits) > 0.85
+
+
+def test_power_law_limit_recovers_the_limit_of_noiseless_data():
+    from claims.stats import power_law_limit
+
+    sizes = np.repeat([20.0, 30.0, 50.0, 70.0, 100.0], 4)
+    fit = power_law_limit(sizes, -1.6 + 2.0 * sizes**-0.5, num_resamples=99)
+    assert fit.estimate == pytest.approx(-1.6, abs=1e-9)
+    assert fit.low == pytest.approx(-1.6, abs=1e-9) and fit.high == pytest.approx(-1.6, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_power_law_limit_interval_covers_the_limit_of_noisy_data(seed):
+    from claims.stats import power_law_limit
+
+    rng = np.random.default_rng(seed)
+    sizes = np.repeat([20.0, 30.0, 50.0, 70.0, 100.0, 200.0], 16)
+    values = -1.6 + 1.5 * sizes**-0.7 + rng.normal(0.0, 0.01, sizes.size)
+    fit = power_law_limit(sizes, values, num_resamples=299, seed=seed)
+    assert fit.low < -1.6 < fit.high
+    assert fit.estimate == pytest.approx(-1.6, abs=0.05)
+    assert fit.high - fit.low < 0.2
+
+
+def test_power_law_limit_of_flat_data_is_the_flat_value():
+    from claims.stats import power_law_limit
+
+    sizes = np.repeat([10.0, 20.0, 40.0], 3)
+    fit = power_law_limit(sizes, np.full(sizes.size, -0.7), num_resamples=49)
+    assert (fit.estimate, fit.low, fit.high) == pytest.approx((-0.7, -0.7, -0.7))

@@ -1,0 +1,166 @@
+"""Merge claims reports of several seed offsets and print the README's claims table.
+
+``python -m claims.summary report0/report.json report1/report.json`` prints a Markdown
+table with one row per claim: its statistic, the estimate and interval at each offset,
+each offset's decision and the combined decision -- the common one when every offset
+agrees, ``undecided`` when they differ (a verdict that flips with the seeds decides
+nothing) -- and one row per control. ``--merge OUT.json`` also writes the merged report
+(the records of the first file, each with ``decisions`` per offset and the combined
+``decision``), which is how the full profile's per-module reports become one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+from typing import Any
+
+
+def load(path) -> dict[str, Any]:
+    """One ``report.json``."""
+    return json.loads(pathlib.Path(path).read_text())
+
+
+def combined_decision(decisions: list[str]) -> str:
+    """The common decision of every offset, or ``"undecided"`` when they differ."""
+    return decisions[0] if len(set(decisions)) == 1 else "undecided"
+
+
+def merge_offsets(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records matched by id across reports of different seed offsets.
+
+    Each merged record is the first report's, plus ``by_offset`` (offset -> estimate,
+    interval, decision, controls fired) and the ``decision`` combined over the offsets.
+    A record missing from some report is ``undecided``.
+    """
+    by_id = [{r["id"]: r for r in report["records"]} for report in reports]
+    merged = []
+    for record_id, first in by_id[0].items():
+        per_offset = {}
+        for report, records in zip(reports, by_id, strict=True):
+            record = records.get(record_id)
+            if record is not None:
+                per_offset[str(report["seed_offset"])] = _digest(record)
+        decisions = [entry["decision"] for entry in per_offset.values()]
+        complete = len(per_offset) == len(reports)
+        decision = combined_decision(decisions) if complete else "undecided"
+        merged.append({**first, "by_offset": per_offset, "decision": decision})
+    return merged
+
+
+def concatenate(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Reports of different modules at one offset as one report (wall times added)."""
+    offsets = {report["seed_offset"] for report in reports}
+    if len(offsets) != 1:
+        msg = f"concatenate reports of one seed offset, got offsets {sorted(offsets)}"
+        raise ValueError(msg)
+    first = reports[0]
+    return {
+        **{key: value for key, value in first.items() if key != "records"},
+        "wall_time_s": round(sum(report["wall_time_s"] for report in reports), 1),
+        "records": [record for report in reports for record in report["records"]],
+    }
+
+
+def markdown_table(reports: list[dict[str, Any]]) -> list[str]:
+    """The README's claims table of reports at one or more seed offsets."""
+    offsets = [str(report["seed_offset"]) for report in reports]
+    head = ["claim", "statistic"]
+    head += [f"offset {o}: estimate [95% CI], decision" for o in offsets]
+    head += ["decision", "opposite-setting controls (fired?)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for record in sorted(merge_offsets(reports), key=lambda r: r["id"]):
+        cells = [f"`{record['id']}`: {record['claim']}", record["statistic"]]
+        for offset in offsets:
+            entry = record["by_offset"].get(offset)
+            cells.append("missing" if entry is None else f"{entry['text']}, {entry['decision']}")
+        cells.append(f"**{record['decision']}**")
+        controls = [
+            f"{c['name']}: {_text(c)} ({'fired' if c['fired'] else 'did not fire'})"
+            for c in record["controls"]
+        ]
+        cells.append("; ".join(controls))
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return lines
+
+
+BEGIN, END = "<!-- claims-table:begin -->", "<!-- claims-table:end -->"
+"""The markers between which ``--readme`` writes the table."""
+
+
+def replace_table(text: str, table: list[str], note: str) -> str:
+    """``text`` with the block between :data:`BEGIN` and :data:`END` replaced by ``table``."""
+    if text.count(BEGIN) != 1 or text.count(END) != 1:
+        msg = f"the README must hold exactly one {BEGIN} ... {END} block"
+        raise ValueError(msg)
+    head, rest = text.split(BEGIN)
+    _, tail = rest.split(END)
+    return head + "\n".join([BEGIN, note, "", *table, END]) + tail
+
+
+def _digest(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "estimate": record["estimate"],
+        "low": record["low"],
+        "high": record["high"],
+        "decision": record["decision"],
+        "text": _text(record),
+        "controls_fired": {c["name"]: c["fired"] for c in record["controls"]},
+    }
+
+
+def _provenance(reports: list[dict[str, Any]]) -> str:
+    """One line: profile, device, versions and wall time of each offset's run."""
+    first = reports[0]
+    times = ", ".join(f"offset {r['seed_offset']}: {r['wall_time_s']:.0f} s" for r in reports)
+    return (
+        f"Generated by `python -m claims.summary` from {first['profile']}-profile reports on "
+        f"{first['device']} ({first.get('machine', '')}), torch {first['versions']['torch']}; "
+        f"wall time {times}."
+    )
+
+
+def _text(entry: dict[str, Any]) -> str:
+    text = f"{entry['estimate']:.3g}"
+    if entry.get("low") is not None:
+        text += f" [{entry['low']:.3g}, {entry['high']:.3g}]"
+    if entry.get("p_value") is not None and entry.get("low") is None:
+        text += f" (p = {entry['p_value']:.2g})"
+    return text
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: ``python -m claims.summary REPORT [REPORT ...] [--merge OUT]``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("reports", nargs="+", help="report.json files, one per seed offset")
+    parser.add_argument("--merge", metavar="OUT", help="also write the merged report here")
+    parser.add_argument(
+        "--readme", metavar="PATH", help="also write the table into PATH between its markers"
+    )
+    parser.add_argument(
+        "--concatenate",
+        metavar="OUT",
+        help="write the reports (modules of one offset) as one report.json and stop",
+    )
+    args = parser.parse_args(argv)
+    reports = [load(path) for path in args.reports]
+    if args.concatenate:
+        target = pathlib.Path(args.concatenate)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(concatenate(reports), indent=2))
+        return
+    table = markdown_table(reports)
+    print("\n".join(table))
+    if args.readme:
+        path = pathlib.Path(args.readme)
+        path.write_text(replace_table(path.read_text(), table, _provenance(reports)))
+    if args.merge:
+        merged = {key: value for key, value in reports[0].items() if key != "records"}
+        merged["seed_offsets"] = [report["seed_offset"] for report in reports]
+        merged["records"] = merge_offsets(reports)
+        pathlib.Path(args.merge).write_text(json.dumps(merged, indent=2))
+
+
+if __name__ == "__main__":
+    main()
