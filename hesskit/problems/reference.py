@@ -7,7 +7,8 @@ Energies are per spin, ``H/N``, for the pure spherical p-spin glass of
 Auffinger, Ben Arous and Černý 2013, and of Sagun et al. 2014, arXiv:1412.6615).
 
 Each entry is a :class:`Reference`; look them up by ``p`` in :data:`THRESHOLD_ENERGY`
-and :data:`GROUND_STATE_ENERGY`.
+and :data:`GROUND_STATE_ENERGY`. The numbers that only the claims use (Sagun et al.
+2017) live next to them, in ``claims/reference.py``.
 """
 
 from __future__ import annotations
@@ -72,51 +73,3 @@ GROUND_STATE_ENERGY: dict[int, Reference] = {
     ),
 }
 """Ground-state (minimum) energy per spin ``-E_0(p)`` as ``N -> infinity``, keyed by ``p``."""
-
-_SEGDB = (
-    "Sagun, Evci, Güney, Dauphin, Bottou (2017), Empirical analysis of the Hessian of "
-    "over-parametrized neural networks, arXiv:1706.04454"
-)
-
-SAGUN2017_OUTLIER_COUNTS: dict[tuple[int, int], Reference] = {
-    (20, 1): Reference(
-        value=4,
-        source=_SEGDB + ", section 3.1, Table 1",
-        note=(
-            "outliers of the Hessian of a 100-30-30-k softmax network on k = 20 Gaussian "
-            "clusters by the first of the paper's three counting rules; as transcribed in "
-            "the project's shared/claims.md (the other rows of Table 1 are not transcribed)"
-        ),
-    ),
-    (20, 2): Reference(
-        value=21,
-        source=_SEGDB + ", section 3.1, Table 1",
-        note="the same network, k = 20, second counting rule (transcribed as above)",
-    ),
-    (20, 3): Reference(
-        value=21,
-        source=_SEGDB + ", section 3.1, Table 1",
-        note=(
-            "the same network, k = 20, third counting rule (transcribed as above); the rules "
-            "disagree (4, 21, 21), so the paper supports a count within about one of k"
-        ),
-    ),
-}
-"""Outlier counts of Sagun et al. (2017), keyed by ``(k, counting rule 1..3)``."""
-
-SAGUN2017_NEAR_MINIMUM_EIGENVALUES: dict[str, Reference] = {
-    "most_negative": Reference(
-        value=-7e-5,
-        source=_SEGDB + ", section 3",
-        note=(
-            "order of the most negative Hessian eigenvalue near the end of training, as "
-            "summarised in shared/claims.md ('about -7e-5 against outliers of about 8e-2')"
-        ),
-    ),
-    "outlier": Reference(
-        value=8e-2,
-        source=_SEGDB + ", section 3",
-        note="order of the outlier eigenvalues in the same spectrum (transcribed as above)",
-    ),
-}
-"""Scale of the negative eigenvalues against the outliers near a minimum (Sagun et al. 2017)."""
