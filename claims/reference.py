@@ -38,20 +38,3 @@ SAGUN2017_OUTLIER_COUNTS: dict[tuple[int, int], Reference] = {
     ),
 }
 """Outlier counts of Sagun et al. (2017), keyed by ``(k, counting rule 1..3)``."""
-
-SAGUN2017_NEAR_MINIMUM_EIGENVALUES: dict[str, Reference] = {
-    "most_negative": Reference(
-        value=-7e-5,
-        source=_SEGDB + ", section 3",
-        note=(
-            "order of the most negative Hessian eigenvalue near the end of training, as "
-            "summarised in shared/claims.md ('about -7e-5 against outliers of about 8e-2')"
-        ),
-    ),
-    "outlier": Reference(
-        value=8e-2,
-        source=_SEGDB + ", section 3",
-        note="order of the outlier eigenvalues in the same spectrum (transcribed as above)",
-    ),
-}
-"""Scale of the negative eigenvalues against the outliers near a minimum (Sagun et al. 2017)."""

@@ -119,7 +119,7 @@ def conclude(record_property, record: ClaimRecord, *, expected: str = "holds", w
         pytest.fail(f"{record.id}: no opposite-setting control")
     if silent:
         pytest.fail(f"{record.id}: control(s) did not fire: {', '.join(silent)}")
-    summary = f"{record.id}: {record.decision}, {record.statistic} = {_interval(record)}"
+    summary = f"{record.id}: {record.decision}, {record.statistic} = {format_interval(record)}"
     if record.decision != expected:
         pytest.fail(f"{summary}; expected {expected} ({why or 'see the module docstring'})")
     if expected != "holds":
@@ -140,22 +140,27 @@ def format_table(records: list[dict[str, Any]]) -> list[str]:
     """One line per claim and one per control: statistic, estimate and interval, decision."""
     lines = []
     for r in records:
-        lines.append(f"{r['id']} | {r['statistic']} | {_interval(r)} | {r['decision']}")
+        lines.append(f"{r['id']} | {r['statistic']} | {format_interval(r)} | {r['decision']}")
         for c in r["controls"]:
             state = "fired" if c["fired"] else "DID NOT FIRE"
-            lines.append(f"    control {c['name']}: {_interval(c)} ({state})")
+            lines.append(f"    control {c['name']}: {format_interval(c)} ({state})")
     return lines
 
 
 def run_metadata(*, profile: str, seed_offset: int, wall_time_s: float) -> dict[str, Any]:
-    """The run-level fields of ``report.json``: profile, seed offset, versions, device, time."""
+    """The run-level fields of ``report.json``: profile, seed offset, versions, device, time.
+
+    ``device`` is the one the claims ran on: the GPU's name for the full profile where CUDA
+    is present (the ``device`` fixture), else ``cpu``.
+    """
     from importlib.metadata import version
 
     import numpy
     import scipy
     import torch
 
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    on_gpu = profile == "full" and torch.cuda.is_available()
+    device = torch.cuda.get_device_name(0) if on_gpu else "cpu"
     return {
         "schema_version": SCHEMA_VERSION,
         "profile": profile,
@@ -184,13 +189,16 @@ def write_report(
     return target
 
 
-def _interval(r) -> str:
-    """``estimate [low, high]`` or ``estimate (p = ...)`` of a record, control or dict."""
+def format_interval(r, *, digits: int = 4, p_value: bool = True) -> str:
+    """``estimate [low, high] (p = ...)`` of a record, a control or their JSON dicts.
+
+    ``p_value=False`` leaves the p-value out when there is an interval (the README's table).
+    """
     get = r.get if isinstance(r, dict) else lambda name: getattr(r, name)
-    text = f"{get('estimate'):.4g}"
+    text = f"{get('estimate'):.{digits}g}"
     if get("low") is not None:
-        text += f" [{get('low'):.4g}, {get('high'):.4g}]"
-    if get("p_value") is not None:
+        text += f" [{get('low'):.{digits}g}, {get('high'):.{digits}g}]"
+    if get("p_value") is not None and (p_value or get("low") is None):
         text += f" (p = {get('p_value'):.2g})"
     return text
 

@@ -2,8 +2,8 @@
 
 Every module keeps its seeds as fixed, pre-registered lists (claim seeds and pilot seeds
 apart). :func:`fresh` maps them to the same lists at another offset: offset 0 is the
-pre-registered run, offset ``m`` adds ``m * SEED_STRIDE`` to every seed, so the seed sets of
-two offsets never overlap (no list in the suite spans ``SEED_STRIDE``) and every quantity
+pre-registered run, offset ``m`` adds ``m * SEED_STRIDE`` to every seed. Every seed of the
+suite is below ``SEED_STRIDE``, so the seeds of two offsets never meet and every quantity
 drawn from a seed -- data, initialisation, couplings, minibatch order -- is new.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-SEED_STRIDE = 1_000_000
+SEED_STRIDE = 1_000_000_000
 """The distance between the seed sets of consecutive offsets."""
 
 
@@ -20,7 +20,7 @@ def fresh(seeds: Iterable[int], offset: int) -> tuple[int, ...]:
 
     Example:
         >>> fresh((10, 11), 0), fresh((10, 11), 2)
-        ((10, 11), (2000010, 2000011))
+        ((10, 11), (2000000010, 2000000011))
     """
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         msg = f"offset must be an int >= 0 (--claims-seed-offset), got {offset!r}"

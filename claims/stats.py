@@ -29,15 +29,6 @@ class Interval:
     high: float
     p_value: float | None = None
 
-    @property
-    def bounds(self) -> tuple[float, float]:
-        """``(low, high)``."""
-        return (self.low, self.high)
-
-    def scaled(self, factor: float) -> Interval:
-        """The interval of ``factor`` times the estimate (``factor > 0``)."""
-        return Interval(self.estimate * factor, self.low * factor, self.high * factor, self.p_value)
-
     def __str__(self) -> str:
         return f"{self.estimate:.3g} [{self.low:.3g}, {self.high:.3g}]"
 
@@ -102,23 +93,6 @@ def slope_interval(x, y, *, confidence: float = CONFIDENCE) -> Interval:
     return Interval(float(fit.slope), fit.slope - half, fit.slope + half, float(fit.pvalue))
 
 
-def permutation_slope_test(x, y, *, num_permutations: int = 9999, seed: int = 0) -> float:
-    """Two-sided permutation p-value of the least-squares slope of ``y`` on ``x``."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-
-    def slope(x_perm):
-        return stats.linregress(x_perm, y).slope
-
-    result = stats.permutation_test(
-        (x,),
-        slope,
-        permutation_type="pairings",
-        n_resamples=num_permutations,
-        random_state=np.random.default_rng(seed),
-    )
-    return float(result.pvalue)
-
-
 def spearman_interval(
     x, y, *, groups=None, confidence: float = CONFIDENCE, num_resamples: int = 2999, seed: int = 0
 ) -> Interval:
@@ -152,83 +126,6 @@ def spearman_interval(
         float(np.quantile(draws, 1 - tail)),
         p_value,
     )
-
-
-# ---------------------------------------------------------------------------------------
-# per-group slopes and their shuffle control
-
-
-GROUP_STATISTICS = ("log_spread", "mean")
-
-
-def group_slope(sizes: Sequence[float], values: np.ndarray, kind: str = "log_spread") -> Interval:
-    """Least-squares slope of a per-group statistic on ``log size``, with its t-interval.
-
-    Args:
-        sizes: the size (``N``, or a number of parameters) of each group.
-        values: shape ``(num_groups, runs)``, the final values of each group's runs.
-        kind: ``"log_spread"``, the log of the runs' standard deviation (``ddof=1``), or
-            ``"mean"``, their mean.
-
-    Returns:
-        The slope with its 95% t-interval and two-sided p-value (:func:`slope_interval`).
-    """
-    values = np.asarray(values, dtype=float)
-    if kind == "log_spread":
-        y = np.log(np.std(values, axis=1, ddof=1))
-    elif kind == "mean":
-        y = np.mean(values, axis=1)
-    else:
-        msg = f"kind must be one of {GROUP_STATISTICS}, got {kind!r}"
-        raise ValueError(msg)
-    return slope_interval(np.log(np.asarray(sizes, dtype=float)), y)
-
-
-@dataclass(frozen=True)
-class ShuffleControl:
-    """A per-group slope recomputed with the runs shuffled across groups.
-
-    Attributes:
-        slopes: the slope of each shuffled assignment.
-        fire_rate: the fraction of shuffles on which the claim's rule (upper end of the
-            95% interval of the slope below zero) fired.
-        p_value: one-sided permutation p-value of the observed slope,
-            ``(1 + #{shuffled <= observed}) / (1 + num_shuffles)``.
-        first: the first shuffled assignment's slope and interval.
-    """
-
-    slopes: np.ndarray
-    fire_rate: float
-    p_value: float
-    first: Interval
-
-
-def shuffle_control(
-    sizes: Sequence[float],
-    values: np.ndarray,
-    *,
-    kind: str = "log_spread",
-    num_shuffles: int,
-    seed: int,
-) -> ShuffleControl:
-    """Shuffle every run across groups (sizes lose their meaning) and refit the slope.
-
-    Under the shuffle each group is a random draw from the pooled runs, so the
-    conjecture predicts no slope: a sound statistic fires on about its nominal 2.5% (one
-    side of a 95% interval) of the shuffles.
-    """
-    values = np.asarray(values, dtype=float)
-    observed = group_slope(sizes, values, kind).estimate
-    rng = np.random.default_rng(seed)
-    pooled = values.reshape(-1)
-    fits = [
-        group_slope(sizes, rng.permutation(pooled).reshape(values.shape), kind)
-        for _ in range(num_shuffles)
-    ]
-    slopes = np.array([fit.estimate for fit in fits])
-    fire_rate = float(np.mean([fit.high < 0 for fit in fits]))
-    p_value = float((1 + np.sum(slopes <= observed)) / (1 + num_shuffles))
-    return ShuffleControl(slopes, fire_rate, p_value, fits[0])
 
 
 # ---------------------------------------------------------------------------------------
@@ -347,6 +244,8 @@ def seeds_for_mean_interval(
     ``margin >= (t_{conf} + t_{power}) sd / sqrt(n)`` (the usual normal-theory power of a
     one-sided test at the matching level).
     """
+    if margin <= 0:
+        return max_seeds + 1
     if sd <= 0:
         return 2
     for n in range(2, max_seeds + 1):
@@ -386,3 +285,64 @@ def mean_rule_power(
         "seeds_used": seeds_used,
         "min_detectable_margin": min_detectable_margin(sd, seeds_used, power=power),
     }
+
+
+def grouped_slope_interval(
+    groups: dict[float, Sequence[float]],
+    transform: Callable[[float], float],
+    *,
+    confidence: float = CONFIDENCE,
+    num_resamples: int = 2999,
+    seed: int = 0,
+) -> Interval:
+    """Slope of ``transform(mean of each group)`` on ``log(group size)``, bootstrapped.
+
+    ``groups`` maps a size (``N``) to independent replicate values (one per landscape);
+    the point estimate fits the transformed group means, and the percentile interval
+    resamples the replicates within each group (a stratified bootstrap), so a transform
+    such as ``log(mean - threshold)`` is applied to a mean of many replicates, never to
+    one noisy replicate. A resample whose transform is not finite makes the interval
+    ``nan``.
+    """
+    sizes = np.log(np.array(sorted(groups), dtype=float))
+    members = [np.asarray(groups[size], dtype=float) for size in sorted(groups)]
+
+    def slope(samples) -> float:
+        y = np.array([transform(float(np.mean(s))) for s in samples])
+        if not np.all(np.isfinite(y)):
+            return math.nan
+        return float(np.polyfit(sizes, y, 1)[0])
+
+    rng = np.random.default_rng(seed)
+    draws = np.array(
+        [
+            slope([rng.choice(m, size=m.size, replace=True) for m in members])
+            for _ in range(num_resamples)
+        ]
+    )
+    estimate = slope(members)
+    if not np.all(np.isfinite(draws)) or not math.isfinite(estimate):
+        return Interval(estimate, math.nan, math.nan)
+    tail = (1 - confidence) / 2
+    return Interval(estimate, float(np.quantile(draws, tail)), float(np.quantile(draws, 1 - tail)))
+
+
+def replicates_for_standard_error(
+    pilot_se: float,
+    pilot_replicates: int,
+    margin: float,
+    *,
+    power: float = 0.9,
+    confidence: float = CONFIDENCE,
+) -> int:
+    """Replicates per group for which an estimate with this pilot SE clears ``margin``.
+
+    A standard error that falls as ``1 / sqrt(replicates)`` (``pilot_se`` measured with
+    ``pilot_replicates`` per group) clears a threshold ``margin`` away with ``power``
+    when ``(z_conf + z_power) se <= margin`` (normal theory); returns the fewest such
+    replicates.
+    """
+    z = stats.norm.ppf(0.5 + confidence / 2) + stats.norm.ppf(power)
+    if margin <= 0:
+        return 10**9
+    return max(2, math.ceil(pilot_replicates * (z * pilot_se / margin) ** 2))

@@ -4,9 +4,11 @@
 table with one row per claim: its statistic, the estimate and interval at each offset,
 each offset's decision and the combined decision -- the common one when every offset
 agrees, ``undecided`` when they differ (a verdict that flips with the seeds decides
-nothing) -- and one row per control. ``--merge OUT.json`` also writes the merged report
-(the records of the first file, each with ``decisions`` per offset and the combined
-``decision``), which is how the full profile's per-module reports become one.
+nothing) -- and its controls. ``--merge OUT.json`` also writes the merged report (the
+records of the first file, each with ``by_offset`` and the combined ``decision``; a record
+missing from the first file is not merged), ``--readme PATH`` writes the table into a
+README between its markers, and ``--concatenate OUT.json`` joins the per-module reports of
+one offset, as ``claims/run_full.sh`` does.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import argparse
 import json
 import pathlib
 from typing import Any
+
+from claims.report import format_interval
 
 
 def load(path) -> dict[str, Any]:
@@ -122,12 +126,7 @@ def _provenance(reports: list[dict[str, Any]]) -> str:
 
 
 def _text(entry: dict[str, Any]) -> str:
-    text = f"{entry['estimate']:.3g}"
-    if entry.get("low") is not None:
-        text += f" [{entry['low']:.3g}, {entry['high']:.3g}]"
-    if entry.get("p_value") is not None and entry.get("low") is None:
-        text += f" (p = {entry['p_value']:.2g})"
-    return text
+    return format_interval(entry, digits=3, p_value=False)
 
 
 def main(argv: list[str] | None = None) -> None:
