@@ -293,7 +293,10 @@ def train_to_convergence(
         loss = float(closure().detach())
         norm = float(torch.cat([q.grad.reshape(-1) for q in params]).norm())
         losses.append(loss)
-        converged = loss <= zero_level * initial or norm < grad_tol or not math.isfinite(loss)
+        if not math.isfinite(loss):
+            msg = f"L-BFGS diverged (loss {loss}) from an initial loss of {initial}"
+            raise RuntimeError(msg)
+        converged = loss <= zero_level * initial or norm < grad_tol
     iterations = optimizer.state[params[0]]["n_iter"]
     return Convergence(initial, losses[0], losses[-1], norm, iterations, converged)
 
