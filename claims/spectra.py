@@ -5,8 +5,8 @@ clusters in 100 dimensions (cluster standard deviation 1, means drawn at norm
 ``separation``, inputs standardised globally), a ``100-w-w-k`` ReLU network with softmax
 cross-entropy, full-batch gradient descent to a matched training loss. Nothing runs at
 import; each function trains one seeded network once per process (``functools.cache``),
-so a model that two claims use -- the width-30 cluster sweep is the data control of the
-bulk-scaling claim -- is trained once when both modules run in one process.
+so the width and sample sweeps of the bulk-scaling claim share their common runs, and a
+model asked for twice in one test is trained once.
 
 Two views of a trained network's Hessian:
 
@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 import hesskit
+from claims import protocols
 from hesskit import spectrum
 from hesskit.problems import Problem, gaussian_mixture
 from hesskit.train import TrainResult, gradient_descent, sgd
@@ -206,10 +207,7 @@ def top_spectrum(run: Run, num_eigenpairs: int) -> TopSpectrum:
 def dense_spectrum(run: Run) -> np.ndarray:
     """Every eigenvalue of ``run``'s dense float64 Hessian, descending."""
     problem, result, _ = trained(run)
-    operator = hesskit.hessian(result.model, problem.loss_fn, problem.data, method="cached_graph")
-    matrix = hesskit.dense(operator)
-    values = torch.linalg.eigvalsh((matrix + matrix.T) / 2).flip(0)
-    return values.double().cpu().numpy()
+    return protocols.hessian_spectrum(problem, result.model).flip(0).double().cpu().numpy()
 
 
 def _labelling(run: Run) -> str:
