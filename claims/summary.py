@@ -81,7 +81,8 @@ def markdown_table(reports: list[dict[str, Any]]) -> list[str]:
             cells.append("missing" if entry is None else f"{entry['text']}, {entry['decision']}")
         cells.append(f"**{record['decision']}**")
         controls = [
-            f"{c['name']}: {_text(c)} ({'fired' if c['fired'] else 'did not fire'})"
+            f"{c['name']}{'' if c['low'] is not None else ', ' + c['statistic']}: "
+            f"{_text(c)} ({'fired' if c['fired'] else 'did not fire'})"
             for c in record["controls"]
         ]
         cells.append("; ".join(controls))

@@ -586,7 +586,7 @@ def test_teacher_student_band(networks, setup, seed_offset, record_property, rep
         controls.append(
             Control(
                 name=name,
-                statistic="median log10 relative loss at the width where it is highest",
+                statistic="the same median after 10 L-BFGS iterations, the highest width",
                 estimate=control.estimate,
                 low=control.low,
                 high=control.high,
@@ -601,7 +601,7 @@ def test_teacher_student_band(networks, setup, seed_offset, record_property, rep
         id="sagun2014.teacher_student.band",
         claim="teacher-student training by L-BFGS ends in a low band (1e3 below the start)",
         paper=PAPER + ", section 3",
-        statistic="median over runs of log10(final / initial loss), the worst width",
+        statistic="median over teachers of log10(final / initial loss), the worst width",
         estimate=worst.estimate,
         low=worst.low,
         high=worst.high,
