@@ -92,7 +92,9 @@ Opposite-setting controls (the same statistic must report the opposite; ``fired`
     4. SGD at a quarter of the step size (first teacher's 4 initialisations): fired if the
        interval lies entirely above 2.
 
-Power analysis (pilot seeds apart from the claim seeds; all shifted by the seed offset):
+Power analysis (pilot seeds apart from the claim seeds; the spin-glass pilot runs in the
+test and is shifted by the seed offset; the teacher-student pilots ran offline, at offset
+0, and are reported here):
     A first design (4 landscapes x 32 starts, pilot on landscapes 0-3: residual sd 0.17)
     gave, on its claim landscapes 10-13, -0.46 [-0.79, -0.14] for p = 3: undecided, the
     pilot had understated the landscape-to-landscape variance. A second pilot on
