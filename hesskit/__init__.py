@@ -6,6 +6,8 @@ spectral density, trace) -> spectrum analysis (bulk vs outliers) and landscape p
 -> ready-made problems and trainers used by the claims suite.
 """
 
+from importlib.metadata import version as _version
+
 from hesskit import landscape, problems, spectrum, train
 from hesskit.density import SpectralDensity, spectral_density
 from hesskit.eigen import EigenResult, eigsh, power_iteration
@@ -24,7 +26,11 @@ from hesskit.operators import (
 )
 from hesskit.trace_estimation import TraceEstimate, trace
 
+__version__ = _version("hesskit")
+"""The installed version (one source: ``pyproject.toml``)."""
+
 __all__ = [
+    "__version__",
     # operators
     "DenseOperator",
     "FunctionHessian",
