@@ -46,21 +46,10 @@ class ModelCurvature(LinearOperator):
         self.loss_fn = loss_fn
         self.theta = select_parameters(model, params)
         self.layout = layout_of(self.theta)
-        first = next(iter(self.theta.values()))
-        self.dtype, self.device = first.dtype, first.device
-        for name, tensor in self.theta.items():
-            _checks.check_same_dtype_device(
-                f"parameter {name!r}", tensor, dtype=self.dtype, device=self.device
-            )
-        self.constants = self._constant_tensors()
+        self.dtype, self.device = shared_dtype_device(self.theta)
+        self.constants = constant_tensors(model, self.theta)
         self.dataset = as_dataset(data, dtype=self.dtype, device=self.device)
         self.shape = (self.layout.numel, self.layout.numel)
-
-    def _constant_tensors(self) -> dict[str, torch.Tensor]:
-        """Buffers and unselected parameters, detached: held fixed while differentiating."""
-        fixed = {name: p.detach() for name, p in self.model.named_parameters()}
-        fixed.update({name: b.detach() for name, b in self.model.named_buffers()})
-        return {name: t for name, t in fixed.items() if name not in self.theta}
 
     def outputs(self, theta: dict[str, torch.Tensor], inputs: Any) -> torch.Tensor:
         """The model's outputs on ``inputs`` with the selected parameters set to ``theta``."""
@@ -86,6 +75,23 @@ class ModelCurvature(LinearOperator):
             result.add_(product, alpha=weight)
         raise_if_not_finite(torch.stack(finite), what="loss or its curvature product")
         return result
+
+
+def shared_dtype_device(theta: dict[str, torch.Tensor]) -> tuple[torch.dtype, torch.device]:
+    """The dtype and device every selected parameter shares (raise naming one that differs)."""
+    first = next(iter(theta.values()))
+    for name, tensor in theta.items():
+        _checks.check_same_dtype_device(
+            f"parameter {name!r}", tensor, dtype=first.dtype, device=first.device
+        )
+    return first.dtype, first.device
+
+
+def constant_tensors(model: nn.Module, theta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Buffers and unselected parameters, detached: held fixed while differentiating."""
+    fixed = {name: p.detach() for name, p in model.named_parameters()}
+    fixed.update({name: b.detach() for name, b in model.named_buffers()})
+    return {name: t for name, t in fixed.items() if name not in theta}
 
 
 def raise_if_not_finite(flags: torch.Tensor, *, what: str) -> None:

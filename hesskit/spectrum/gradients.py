@@ -19,7 +19,7 @@ import torch
 from torch.func import functional_call, grad, jacrev, vmap
 
 from hesskit import _checks
-from hesskit.operators._model import check_model
+from hesskit.operators._model import check_model, constant_tensors, shared_dtype_device
 from hesskit.params import ParameterLayout, layout_of, select_parameters
 
 
@@ -114,7 +114,7 @@ def class_mean_gradients(
     chunk_size = _checks.check_int_in_range("chunk_size", chunk_size, low=1)
     theta = select_parameters(model, None)
     layout = layout_of(theta)
-    dtype, device = _parameters_dtype_device(theta)
+    dtype, device = shared_dtype_device(theta)
     for name, tensor in (("inputs", inputs), ("targets", targets)):
         kind = dtype if tensor.is_floating_point() else None
         _checks.check_same_dtype_device(f"data {name}", tensor, dtype=kind, device=device)
@@ -148,9 +148,7 @@ class _SampleFunctions:
 
     def __init__(self, model: torch.nn.Module, loss_fn: Callable, theta: dict) -> None:
         self.model, self.loss_fn, self.theta = model, loss_fn, theta
-        fixed = {name: p.detach() for name, p in model.named_parameters()}
-        fixed.update({name: b.detach() for name, b in model.named_buffers()})
-        self.constants = {name: t for name, t in fixed.items() if name not in theta}
+        self.constants = constant_tensors(model, theta)
 
     def outputs(self, theta: dict, x: torch.Tensor) -> torch.Tensor:
         """The model's outputs on one sample ``x``, as a batch of one."""
@@ -189,16 +187,6 @@ class _SampleFunctions:
 
         jacobians = vmap(jacrev(outputs), in_dims=(None, 0))(self.theta, x)
         return layout.flatten(jacobians)
-
-
-def _parameters_dtype_device(theta: dict[str, torch.Tensor]) -> tuple[torch.dtype, torch.device]:
-    """The dtype and device every selected parameter shares (raise if they differ)."""
-    first = next(iter(theta.values()))
-    for name, tensor in theta.items():
-        _checks.check_same_dtype_device(
-            f"parameter {name!r}", tensor, dtype=first.dtype, device=first.device
-        )
-    return first.dtype, first.device
 
 
 def _group_labels(groups: Any, targets: torch.Tensor) -> torch.Tensor:
