@@ -172,7 +172,7 @@ from claims.stats import (
     slope_interval,
 )
 from hesskit.problems import reference, teacher_student
-from hesskit.train import gradient_descent, sgd
+from hesskit.train import TrainResult, gradient_descent, sgd
 
 PAPER = "Sagun, Guney, Ben Arous, LeCun (2014), arXiv:1412.6615"
 
@@ -483,11 +483,11 @@ def _problem(width: int, seed: int):
     ), count
 
 
-def _race(problem, seed: int, setup: Setup, lr_factor: float = 1.0) -> tuple[int, int, bool]:
-    """Steps GD and SGD need to reach ``STEP_LEVEL`` of the initial loss (SGD capped)."""
+def _gd_to_level(problem, seed: int, setup: Setup) -> tuple[TrainResult, float]:
+    """GD from the initialisation ``seed`` until ``STEP_LEVEL`` of its initial loss."""
     model = problem.make_model(seed=seed)
-    gd = gradient_descent(model, problem.loss_fn, problem.data, lr=LR["gd"], max_steps=0)
-    level = STEP_LEVEL * gd.final_loss
+    start = gradient_descent(model, problem.loss_fn, problem.data, lr=LR["gd"], max_steps=0)
+    level = STEP_LEVEL * start.final_loss
     gd = gradient_descent(
         model,
         problem.loss_fn,
@@ -496,9 +496,16 @@ def _race(problem, seed: int, setup: Setup, lr_factor: float = 1.0) -> tuple[int
         max_steps=setup.gd_steps,
         target_loss=level,
     )
+    return gd, level
+
+
+def _race(
+    problem, seed: int, gd: TrainResult, level: float, setup: Setup, lr_factor: float = 1.0
+) -> tuple[int, int, bool]:
+    """Steps GD took and SGD needs (capped at ``sgd_cap`` times GD's) to reach ``level``."""
     cap = int(setup.sgd_cap * gd.num_steps / lr_factor)
     run = sgd(
-        model,
+        problem.make_model(seed=seed),
         problem.loss_fn,
         problem.data,
         lr=LR["sgd"] * lr_factor,
@@ -537,10 +544,10 @@ def networks(setup, seed_offset) -> Networks:
                 for s in init_seeds
             ]
     largest = [problems[k] for k in problems if k[0] == setup.widths[-1]][: setup.race_teachers]
-    race = [_race(problem, s, setup) for problem in largest for s in init_seeds]
-    control = [
-        _race(largest[0], s, setup, CONTROL_LR_FACTOR) for s in init_seeds[: setup.control_inits]
-    ]
+    # GD once per initialisation; the control re-races SGD against the first teacher's
+    gd_runs = [(pb, s, *_gd_to_level(pb, s, setup)) for pb in largest for s in init_seeds]
+    race = [_race(*run, setup) for run in gd_runs]
+    control = [_race(*run, setup, CONTROL_LR_FACTOR) for run in gd_runs[: setup.control_inits]]
     return Networks(
         parameters,
         runs,
