@@ -203,6 +203,28 @@ def top_spectrum(run: Run, num_eigenpairs: int) -> TopSpectrum:
     )
 
 
+def top_sweep(
+    runs: dict[int, list[Run]], num_eigenpairs: int | None = None
+) -> dict[int, list[TopSpectrum]]:
+    """``{setting: [TopSpectrum per seed]}`` of a sweep; every run must reach its target loss.
+
+    ``num_eigenpairs`` None computes ``3 * num_classes + 10`` per run: room for three
+    times the expected count.
+    """
+    spectra = {
+        setting: [top_spectrum(run, num_eigenpairs or 3 * run.num_classes + 10) for run in row]
+        for setting, row in runs.items()
+    }
+    missed = [s.run for row in spectra.values() for s in row if not s.reached_target]
+    assert not missed, f"runs missed the matched training loss: {missed}"
+    return spectra
+
+
+def sweep_counts(sweep: dict[int, list[TopSpectrum]], rule: str) -> dict[int, list[int]]:
+    """``{setting: [count of ``rule`` per seed]}``."""
+    return {setting: [s.count(rule) for s in row] for setting, row in sweep.items()}
+
+
 @functools.cache
 def dense_spectrum(run: Run) -> np.ndarray:
     """Every eigenvalue of ``run``'s dense float64 Hessian, descending."""

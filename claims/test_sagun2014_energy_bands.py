@@ -355,14 +355,13 @@ def _gap_slope(bands: list[protocols.Band], p: int, field: str, seed: int) -> In
 
 def _location(bands: list[protocols.Band], p: int, field: str, setup: Setup, seed: int):
     """The location statistic of one p and one stage (values, start or early), decided."""
-    sizes = np.array([b.size for b in bands], dtype=float)
-    means = np.array([getattr(b, field).mean() for b in bands])
-    e_th = reference.THRESHOLD_ENERGY[p].value
-    e_0 = reference.GROUND_STATE_ENERGY[p].value
     if setup.rule == "slope":
         fit = _gap_slope(bands, p, field, seed)
         return fit, decide(fit.high < -GAP_EXPONENT, fit.low > -GAP_EXPONENT)
-    fit = power_law_limit(sizes, means, seed=seed)
+    e_th = reference.THRESHOLD_ENERGY[p].value
+    e_0 = reference.GROUND_STATE_ENERGY[p].value
+    means = [getattr(b, field).mean() for b in bands]
+    fit = power_law_limit([b.size for b in bands], means, seed=seed)
     low, high = e_0 - LIMIT_TOLERANCE, e_th + LIMIT_TOLERANCE
     return fit, decide(low <= fit.low and fit.high <= high, fit.high < low or fit.low > high)
 

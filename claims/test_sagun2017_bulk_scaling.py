@@ -177,14 +177,6 @@ def setup(profile) -> Setup:
     return SETUPS[profile]
 
 
-def _top(runs) -> list:
-    # room for three times the expected count
-    spectra = [sp.top_spectrum(run, 3 * run.num_classes + 10) for run in runs]
-    missed = [s.run for s in spectra if not s.reached_target]
-    assert not missed, f"runs missed the matched training loss: {missed}"
-    return spectra
-
-
 def _medians(counts: dict[int, list[int]]) -> dict[int, float]:
     return {v: float(np.median(c)) for v, c in counts.items()}
 
@@ -197,7 +189,7 @@ def _count_range(counts: dict[int, list[int]]) -> float:
 def _value_ratios(setup: Setup, seeds, device) -> tuple[list[float], dict[int, list]]:
     """Per seed, top-k mean at the widest over the narrowest width; the spectra per width."""
     k = setup.num_clusters
-    spectra = {w: _top([setup.run(w, s, device) for s in seeds]) for w in setup.widths}
+    spectra = sp.top_sweep({w: [setup.run(w, s, device) for s in seeds] for w in setup.widths})
     narrow, wide = spectra[min(setup.widths)], spectra[max(setup.widths)]
     return [b.top_mean(k) / a.top_mean(k) for a, b in zip(narrow, wide, strict=True)], spectra
 
@@ -232,16 +224,16 @@ def test_outliers_stay_when_the_model_grows(setup, seed_offset, device, record_p
     seeds = fresh(setup.outlier_seeds, seed_offset)
     ratios, spectra = _value_ratios(setup, seeds, device)
     ratio = stats.geometric_mean_interval(ratios)
-    counts = {w: [s.count(DECIDING_RULE) for s in rows] for w, rows in spectra.items()}
+    counts = sp.sweep_counts(spectra, DECIDING_RULE)
     spread = _count_range(counts)
     inside = VALUE_BAND[0] <= ratio.low and ratio.high <= VALUE_BAND[1]
     outside = ratio.high < VALUE_BAND[0] or ratio.low > VALUE_BAND[1]
     decision = decide(holds=spread <= 1 and inside, fails=spread >= 2 or outside)
     data_runs = {
-        kk: _top([setup.run(setup.data_width, s, device, k=kk) for s in seeds])
+        kk: [setup.run(setup.data_width, s, device, k=kk) for s in seeds]
         for kk in setup.data_clusters
     }
-    data_counts = {kk: [s.count(DECIDING_RULE) for s in rows] for kk, rows in data_runs.items()}
+    data_counts = sp.sweep_counts(sp.top_sweep(data_runs), DECIDING_RULE)
     control = Control(
         name=f"the data change instead: k in {list(setup.data_clusters)} at width "
         f"{setup.data_width}",

@@ -173,16 +173,8 @@ def setup(profile) -> Setup:
     return SETUPS[profile]
 
 
-def _sweep(runs: dict[int, list[sp.Run]], num_eigenpairs: int) -> dict[int, list]:
-    """``{setting: [TopSpectrum per seed]}``; every run must reach the matched loss."""
-    out = {v: [sp.top_spectrum(run, num_eigenpairs) for run in rows] for v, rows in runs.items()}
-    missed = [s.run for rows in out.values() for s in rows if not s.reached_target]
-    assert not missed, f"runs missed the matched training loss: {missed}"
-    return out
-
-
 def _counts(sweep: dict[int, list], rule: str = DECIDING_RULE) -> dict[int, list[int]]:
-    return {value: [s.count(rule) for s in rows] for value, rows in sweep.items()}
+    return sp.sweep_counts(sweep, rule)
 
 
 def _medians_hit(counts: dict[int, list[int]]) -> dict[int, bool]:
@@ -242,7 +234,7 @@ def _tracking(setup: Setup, seed_offset: int, device: str, *, batch_size: int | 
     trainer = {"batch_size": batch_size}
     power = _power_analysis(setup, fresh(setup.pilot_seeds, seed_offset), device, trainer)
     assert power["seeds_needed"] <= len(seeds), f"the design is underpowered: {power}"
-    sweep = _sweep(
+    sweep = sp.top_sweep(
         {k: [setup.run(k, s, device, **trainer) for s in seeds] for k in setup.clusters},
         eigenpairs,
     )
@@ -254,14 +246,14 @@ def _tracking(setup: Setup, seed_offset: int, device: str, *, batch_size: int | 
         holds=all(hits.values()) and rho.low >= RHO_LEVEL,
         fails=not all(hits.values()) or rho.high < RHO_LEVEL,
     )
-    random = _sweep(
+    random = sp.top_sweep(
         {
             k: [setup.run(k, s, device, random_labels=True, **trainer) for s in seeds]
             for k in setup.random_label_clusters
         },
         eigenpairs,
     )
-    mods = _sweep(
+    mods = sp.top_sweep(
         {
             m: [setup.run(setup.mod_clusters, s, device, label_mod=m, **trainer) for s in seeds]
             for m in setup.mods
@@ -319,7 +311,7 @@ def _tracking(setup: Setup, seed_offset: int, device: str, *, batch_size: int | 
 def _power_analysis(setup: Setup, pilot_seeds, device: str, trainer: dict) -> dict:
     """Seeds needed for the median rule to pass with :data:`POWER` at the pilot's hit rates."""
     runs = {k: [setup.run(k, s, device, **trainer) for s in pilot_seeds] for k in setup.clusters}
-    counts = _counts(_sweep(runs, setup.num_eigenpairs))
+    counts = _counts(sp.top_sweep(runs, setup.num_eigenpairs))
     rates = {
         k: stats.pilot_hit_rate(sum(k - 1 <= n <= k for n in c), len(c)) for k, c in counts.items()
     }
