@@ -149,8 +149,6 @@ class _CountingTimer:
         timer = self
 
         class Timed(LinearOperator):
-            shape, dtype, device = timer.op.shape, timer.op.dtype, timer.op.device
-
             def _matmat(self, block):
                 start = time.perf_counter()
                 out = timer.op.matmat(block)
@@ -159,7 +157,7 @@ class _CountingTimer:
                 timer.columns += block.shape[1]
                 return out
 
-        return Timed()
+        return Timed(timer.op.shape, dtype=timer.op.dtype, device=timer.op.device)
 
 
 class EigshScaling:

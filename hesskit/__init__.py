@@ -1,6 +1,8 @@
 """hesskit: curvature of neural-network loss surfaces on the GPU and the CPU.
 
-Layers (imports point down): operators (Hessian, GGN, gradient covariance of a model,
+Layers (imports point down): the objective (the mean loss of a model over a data set
+as a function of a flat parameter vector, with every check of model, loss and data) ->
+operators (Hessian, GGN, gradient covariance of a model,
 loss and data, or of f(theta)) -> algorithms on any symmetric operator (eigensolvers,
 spectral density, trace) -> spectrum analysis (bulk vs outliers) and landscape paths
 -> ready-made problems and trainers used by the claims suite.
@@ -11,12 +13,16 @@ from importlib.metadata import version as _version
 from hesskit import landscape, problems, spectrum, train
 from hesskit.density import SpectralDensity, spectral_density
 from hesskit.eigen import EigenResult, eigsh, power_iteration
+from hesskit.objective import Objective
 from hesskit.operators import (
     DenseOperator,
     FunctionHessian,
     GaussNewton,
     GradientCovariance,
+    IdentityOperator,
+    LinearCombination,
     LinearOperator,
+    MeanGradientOuterProduct,
     ModelHessian,
     as_operator,
     dense,
@@ -31,12 +37,16 @@ __version__ = _version("hesskit")
 
 __all__ = [
     "__version__",
-    # operators
+    # the objective and the operators on it
+    "Objective",
     "DenseOperator",
     "FunctionHessian",
     "GaussNewton",
     "GradientCovariance",
+    "IdentityOperator",
+    "LinearCombination",
     "LinearOperator",
+    "MeanGradientOuterProduct",
     "ModelHessian",
     "as_operator",
     "dense",

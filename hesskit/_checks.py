@@ -8,7 +8,7 @@ instead of an opaque shape error from deep inside torch.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 
@@ -27,6 +27,10 @@ def check_int_in_range(name: str, value: Any, *, low: int, high: int | None = No
     return value
 
 
+@overload
+def check_positive_float(name: str, value: Any, *, allow_none: Literal[False] = ...) -> float: ...
+@overload
+def check_positive_float(name: str, value: Any, *, allow_none: bool) -> float | None: ...
 def check_positive_float(name: str, value: Any, *, allow_none: bool = False) -> float | None:
     """Return ``value`` as a float if it is a finite number > 0 (or None when allowed)."""
     if value is None and allow_none:
@@ -167,6 +171,10 @@ def check_start_vector(
     return vector
 
 
+@overload
+def check_finite_float(name: str, value: Any, *, allow_none: Literal[False] = ...) -> float: ...
+@overload
+def check_finite_float(name: str, value: Any, *, allow_none: bool) -> float | None: ...
 def check_finite_float(name: str, value: Any, *, allow_none: bool = False) -> float | None:
     """Return ``value`` as a float if it is a finite number (or None when allowed)."""
     if value is None and allow_none:
@@ -249,4 +257,13 @@ def check_last_dim(name: str, value: Any, *, n: int) -> torch.Tensor:
     if not value.is_floating_point():
         msg = f"{name} must be floating point, got dtype {value.dtype}"
         raise TypeError(msg)
+    return value
+
+
+def check_scalar_result(name: str, value: Any, *, advice: str) -> torch.Tensor:
+    """Return ``value`` if it is a 0-d tensor; else raise saying what ``name`` returned."""
+    if not isinstance(value, torch.Tensor) or value.ndim != 0:
+        got = f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value)
+        msg = f"{name} must return a scalar (0-d) tensor, got {got}; {advice}"
+        raise ValueError(msg)
     return value

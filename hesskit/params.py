@@ -43,7 +43,7 @@ class ParameterLayout:
     def unflatten(self, vector: torch.Tensor) -> dict[str, torch.Tensor]:
         """Split a flat vector (or a (..., n) batch of them) into named tensors."""
         lead = vector.shape[:-1]
-        chunks = torch.split(vector, self.sizes, dim=-1)
+        chunks = torch.split(vector, list(self.sizes), dim=-1)
         return {
             name: chunk.reshape((*lead, *shape))
             for name, chunk, shape in zip(self.names, chunks, self.shapes, strict=True)

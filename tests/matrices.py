@@ -20,8 +20,8 @@ class CountingOperator(LinearOperator):
     """A dense operator that records the width of every block it is applied to."""
 
     def __init__(self, matrix: torch.Tensor) -> None:
-        self.matrix, self.shape = matrix, tuple(matrix.shape)
-        self.dtype, self.device = matrix.dtype, matrix.device
+        super().__init__(tuple(matrix.shape), dtype=matrix.dtype, device=matrix.device)
+        self.matrix = matrix
         self.widths: list[int] = []
 
     @property

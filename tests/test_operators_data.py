@@ -1,4 +1,4 @@
-"""Data validation: every raise of hesskit.operators.data, through the public operators."""
+"""Data validation: every raise of hesskit.data, through the public operators."""
 
 import pytest
 import torch
@@ -78,3 +78,41 @@ def test_tuple_inputs_go_to_the_model_as_arguments():
     C = hesskit.gradient_covariance(Sum(), LOSS, [((x, z), y)])
     assert H.shape == C.shape == (7, 7)
     assert torch.isfinite(hesskit.dense(C)).all()
+
+
+def test_batches_modified_in_place_after_construction_raise():
+    X, Y = torch.ones(4, 2), torch.ones(4, 1)
+    H = hesskit.hessian(model(), LOSS, [(X[:2], Y[:2]), (X[2:], Y[2:])])
+    X.mul_(2.0)  # the batches are views of X
+    with pytest.raises(ValueError, match="batch 0 was replaced or modified in place"):
+        H @ torch.ones(3)
+
+
+def test_a_list_of_batches_that_grows_after_construction_raises():
+    batches = [(torch.ones(2, 2), torch.ones(2, 1))]
+    H = hesskit.hessian(model(), LOSS, batches)
+    batches.append((torch.ones(2, 2), torch.ones(2, 1)))
+    with pytest.raises(ValueError, match=r"batch 1 holds 2 samples \(first pass: no batch\)"):
+        H @ torch.ones(3)
+
+
+def test_a_list_of_batches_that_shrinks_after_construction_raises():
+    batches = [(torch.ones(2, 2), torch.ones(2, 1))] * 2
+    H = hesskit.hessian(model(), LOSS, batches, method="double_backward")
+    batches.pop()
+    with pytest.raises(ValueError, match=r"it yielded 1 batches \(first pass: 2\)"):
+        H @ torch.ones(3)
+
+
+def test_batch_of_another_size_on_a_later_pass_raises():
+    class Growing:
+        def __init__(self):
+            self.size = 2
+
+        def __iter__(self):
+            self.size += 1
+            return iter([(torch.ones(self.size, 2), torch.ones(self.size, 1))])
+
+    H = hesskit.hessian(model(), LOSS, Growing(), method="double_backward")
+    with pytest.raises(ValueError, match=r"batch 0 holds 4 samples \(first pass: 3\)"):
+        H @ torch.ones(3)

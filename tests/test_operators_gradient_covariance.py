@@ -35,5 +35,5 @@ def test_gradient_covariance_equals_explicit(case, centered):
 
 def test_centered_must_be_bool():
     model, X, Y = CASES["mlp-tanh"].build()
-    with pytest.raises(TypeError, match="centered must be a bool"):
+    with pytest.raises(TypeError, match="centered must be True or False"):
         hesskit.gradient_covariance(model, CASES["mlp-tanh"].loss_fn, (X, Y), centered="yes")

@@ -132,7 +132,11 @@ def test_divergence_raises():
         ({"data": torch.zeros(3)}, TypeError, "data must be an"),
         ({"data": (torch.zeros(3, 8), torch.zeros(4))}, ValueError, "same number of samples"),
         ({"data": (torch.zeros(0, 8), torch.zeros(0))}, ValueError, "data is empty"),
-        ({"data": (torch.zeros(3, 8), torch.zeros(3))}, TypeError, "data has dtype torch.float32"),
+        (
+            {"data": (torch.zeros(3, 8), torch.zeros(3))},
+            TypeError,
+            "data batch 0 has dtype torch.float32",
+        ),
         ({"lr": 0.0}, ValueError, "lr must be a finite number > 0"),
         ({"max_steps": -1}, ValueError, "max_steps must be >= 0"),
         ({"eval_every": 0}, ValueError, "eval_every must be >= 1"),

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from hesskit import _checks
-from hesskit.operators._model import LossFn, ModelCurvature
+from hesskit.objective import LossFn, Objective
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,7 +87,8 @@ def interpolate(
 
     Raises:
         TypeError: if an argument has the wrong type, dtype or device.
-        ValueError: if a vector has the wrong length or is not finite, or ``num_points`` < 2.
+        ValueError: if a vector has the wrong length or is not finite, ``num_points`` < 2,
+            or the loss is not finite at a point (NaN in the data, overflow).
 
     Example:
         >>> model = nn.Linear(1, 1, bias=False).double()
@@ -99,24 +100,11 @@ def interpolate(
         >>> path.barrier, path.argmax_t
         (1.0, 0.5)
     """
-    # the operators' base class validates model, loss, data and params, and evaluates the
-    # mean loss at named tensors through functional_call; no product is ever taken
-    evaluator = ModelCurvature(model, loss_fn, data, params=params)
-    n, dtype, device = evaluator.shape[0], evaluator.dtype, evaluator.device
+    objective = Objective(model, loss_fn, data, params=params)
+    n, dtype, device = objective.num_parameters, objective.dtype, objective.device
     theta_a = _checks.check_flat_vector("theta_a", theta_a, n=n, dtype=dtype, device=device)
     theta_b = _checks.check_flat_vector("theta_b", theta_b, n=n, dtype=dtype, device=device)
     count = _checks.check_int_in_range("num_points", num_points, low=2)
     t = torch.linspace(0, 1, count, dtype=dtype, device=device)
-    losses = torch.stack([_mean_loss(evaluator, (1 - s) * theta_a + s * theta_b) for s in t])
+    losses = torch.stack([objective.loss((1 - s) * theta_a + s * theta_b) for s in t])
     return LinearPath(t, losses)
-
-
-def _mean_loss(evaluator: ModelCurvature, theta: torch.Tensor) -> torch.Tensor:
-    """The loss over all of the evaluator's data at the flat vector ``theta``."""
-    named = evaluator.layout.unflatten(theta)
-    with torch.no_grad():
-        total = sum(
-            weight * evaluator.batch_loss(named, inputs, targets)
-            for _, weight, inputs, targets in evaluator.dataset.weighted_batches()
-        )
-    return torch.as_tensor(total, dtype=theta.dtype, device=theta.device)

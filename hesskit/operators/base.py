@@ -1,17 +1,27 @@
-"""The one operator protocol every algorithm in hesskit works on.
+"""The one operator protocol every algorithm in hesskit works on, and its lazy algebra.
 
 An operator is a symmetric linear map on R^n, known only through products with blocks of
 vectors. It has ``shape``, ``dtype``, ``device``, a batched product ``matmat(V)`` for a
 block ``V`` of shape ``(n, k)``, ``@`` for a vector or a block, and ``to_scipy()`` for a
 ``scipy.sparse.linalg.LinearOperator`` view (so SciPy's ``eigsh``/``lobpcg`` serve as
 references). A plain square ``torch.Tensor`` is accepted wherever an operator is, through
-:func:`as_operator`. The design follows SciPy's ``LinearOperator`` and curvlinops'
-``CurvatureLinearOperator``: subclasses implement only ``_matmat``; the public methods
-validate and dispatch.
+:func:`as_operator` (its symmetry is checked: an eigensolver on a non-symmetric matrix
+would report converged Ritz pairs that are not eigenpairs). The design follows SciPy's
+``LinearOperator`` and curvlinops' ``CurvatureLinearOperator``: the constructor validates
+``shape``, ``dtype`` and ``device``, subclasses implement only ``_matmat``, the public
+methods validate and dispatch.
+
+Operators combine lazily, checked up front: ``A + B``, ``A - B``, ``c * A``, ``-A`` and
+``A.shift(sigma)`` (``A - sigma I``, the spectral shift of shift-and-invert and of the
+smallest-eigenvalue searches) build a :class:`LinearCombination`, whose product is one
+product of each term; mismatched shapes, dtypes or devices raise when it is built, not
+at the first product. Symmetry of an operator that is not a tensor is not checked (that
+would cost products): ``eigsh`` on a non-symmetric operator returns meaningless values.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -24,12 +34,29 @@ from hesskit import _checks
 class LinearOperator:
     """A symmetric linear operator on R^n, applied to blocks of vectors.
 
-    Subclasses set ``shape``, ``dtype`` and ``device`` and implement ``_matmat``.
+    Args:
+        shape: ``(n, n)``, with ``n >= 1``.
+        dtype: the floating dtype of its products.
+        device: the device of its products.
+
+    Subclasses call this constructor and implement ``_matmat``.
+
+    Example:
+        >>> import torch, hesskit
+        >>> A = hesskit.as_operator(torch.diag(torch.tensor([1.0, 3.0])))
+        >>> hesskit.dense(2 * A - A.shift(1.0)).diagonal()
+        tensor([2., 4.])
     """
 
-    shape: tuple[int, int]
-    dtype: torch.dtype
-    device: torch.device
+    def __init__(
+        self, shape: tuple[int, int], *, dtype: torch.dtype, device: torch.device | str
+    ) -> None:
+        self.shape = _check_shape(shape)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            msg = f"dtype must be a floating torch.dtype, got {dtype!r}"
+            raise TypeError(msg)
+        self.dtype = dtype
+        self.device = _check_device(device)
 
     def _matmat(self, block: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -44,6 +71,30 @@ class LinearOperator:
         if isinstance(other, torch.Tensor) and other.ndim == 1:
             return self.matmat(other.unsqueeze(1)).squeeze(1)
         return self.matmat(other)
+
+    def __add__(self, other: Any) -> LinearCombination:
+        """``A + B``: the lazy sum (``B`` an operator or a square tensor)."""
+        return LinearCombination([(1.0, self), (1.0, _operand(other, "+"))])
+
+    def __sub__(self, other: Any) -> LinearCombination:
+        """``A - B``: the lazy difference."""
+        return LinearCombination([(1.0, self), (-1.0, _operand(other, "-"))])
+
+    def __mul__(self, scalar: Any) -> LinearCombination:
+        """``A * c``: the lazy scaling by a finite real number."""
+        return LinearCombination([(_scalar(scalar), self)])
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> LinearCombination:
+        """``-A``."""
+        return LinearCombination([(-1.0, self)])
+
+    def shift(self, sigma: Any) -> LinearCombination:
+        """``A - sigma I``: eigenvalues moved down by ``sigma``, eigenvectors unchanged."""
+        sigma = _checks.check_finite_float("sigma", sigma)
+        identity = IdentityOperator(self.shape[0], dtype=self.dtype, device=self.device)
+        return LinearCombination([(1.0, self), (-sigma, identity)])
 
     def to_scipy(self) -> scipy.sparse.linalg.LinearOperator:
         """A ``scipy.sparse.linalg.LinearOperator`` view (host arrays in, host arrays out).
@@ -65,17 +116,143 @@ class LinearOperator:
         return f"{type(self).__name__}(n={self.shape[0]}, dtype={self.dtype}, device={self.device})"
 
 
+class LinearCombination(LinearOperator):
+    """``sum_i c_i A_i`` of operators with one shape, dtype and device, applied lazily.
+
+    Nested combinations are flattened, so ``(A + B) - C`` costs one product of each.
+
+    Raises:
+        ValueError: if the terms differ in shape or device, or there is none.
+        TypeError: if the terms differ in dtype.
+    """
+
+    terms: tuple[tuple[float, LinearOperator], ...]
+
+    def __init__(self, terms: list[tuple[float, LinearOperator]]) -> None:
+        flat: list[tuple[float, LinearOperator]] = []
+        for coefficient, op in terms:
+            if isinstance(op, LinearCombination):
+                flat.extend((coefficient * c, inner) for c, inner in op.terms)
+            else:
+                flat.append((coefficient, op))
+        if not flat:
+            msg = "a linear combination needs at least one operator"
+            raise ValueError(msg)
+        first = flat[0][1]
+        for _, op in flat[1:]:
+            _check_compatible(first, op)
+        super().__init__(first.shape, dtype=first.dtype, device=first.device)
+        self.terms = tuple(flat)
+
+    def _matmat(self, block: torch.Tensor) -> torch.Tensor:
+        result = torch.zeros_like(block)
+        for coefficient, op in self.terms:
+            result.add_(op.matmat(block), alpha=coefficient)
+        return result
+
+    def __repr__(self) -> str:
+        return " + ".join(f"{c:g} * {op!r}" for c, op in self.terms)
+
+
+class IdentityOperator(LinearOperator):
+    """The identity on R^n (for shifts)."""
+
+    def __init__(self, n: int, *, dtype: torch.dtype, device: torch.device | str) -> None:
+        super().__init__((n, n), dtype=dtype, device=device)
+
+    def _matmat(self, block: torch.Tensor) -> torch.Tensor:
+        return block.clone()
+
+
 class DenseOperator(LinearOperator):
-    """A square tensor seen as an operator (small problems, tests, baselines)."""
+    """A symmetric square tensor seen as an operator (small problems, tests, baselines).
+
+    Raises:
+        ValueError: if ``matrix`` is not square, or not symmetric to within
+            ``sqrt(eps) * max|matrix|`` (round-off of an assembled Hessian passes).
+        TypeError: if ``matrix`` is not floating point.
+    """
 
     def __init__(self, matrix: torch.Tensor) -> None:
-        self.matrix = _checks.check_square_matrix("op", matrix)
-        self.shape = (matrix.shape[0], matrix.shape[1])
-        self.dtype = matrix.dtype
-        self.device = matrix.device
+        matrix = _checks.check_square_matrix("op", matrix)
+        _check_symmetric(matrix)
+        super().__init__(
+            (matrix.shape[0], matrix.shape[1]), dtype=matrix.dtype, device=matrix.device
+        )
+        self.matrix = matrix
 
     def _matmat(self, block: torch.Tensor) -> torch.Tensor:
         return self.matrix @ block
+
+
+def _check_symmetric(matrix: torch.Tensor) -> None:
+    if matrix.device.type == "meta":  # no values to check
+        return
+    tolerance = math.sqrt(torch.finfo(matrix.dtype).eps) * float(matrix.abs().max())
+    asymmetry = float((matrix - matrix.T).abs().max())
+    if not asymmetry <= tolerance:
+        msg = (
+            f"op must be symmetric (hesskit's solvers assume it), but max|A - A^T| = "
+            f"{asymmetry:.3g} exceeds sqrt(eps) * max|A| = {tolerance:.3g}; pass (A + A.T) / 2 "
+            "if the asymmetry is round-off"
+        )
+        raise ValueError(msg)
+
+
+def _check_shape(shape: Any) -> tuple[int, int]:
+    if (
+        not isinstance(shape, tuple)
+        or len(shape) != 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in shape)
+    ):
+        msg = f"shape must be a tuple (n, n) of two ints, got {shape!r}"
+        raise TypeError(msg)
+    if shape[0] != shape[1] or shape[0] < 1:
+        msg = f"shape must be (n, n) with n >= 1 (a symmetric operator is square), got {shape}"
+        raise ValueError(msg)
+    return shape
+
+
+def _check_device(device: Any) -> torch.device:
+    try:
+        return torch.device(device)
+    except (TypeError, RuntimeError) as error:
+        msg = f"device must be a torch.device or a device string such as 'cuda:0', got {device!r}"
+        raise TypeError(msg) from error
+
+
+def _operand(other: Any, symbol: str) -> LinearOperator:
+    if isinstance(other, (LinearOperator, torch.Tensor)):
+        return as_operator(other)
+    msg = (
+        f"A {symbol} B needs B to be a hesskit LinearOperator or a square tensor, got "
+        f"{type(other).__name__}; for A {symbol} c*I use A.shift({'-' if symbol == '+' else ''}c)"
+    )
+    raise TypeError(msg)
+
+
+def _scalar(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        msg = (
+            f"an operator can be scaled only by a real number, got {type(value).__name__}; "
+            "for a product with a vector use A @ v"
+        )
+        raise TypeError(msg)
+    return _checks.check_finite_float("scalar", value)
+
+
+def _check_compatible(first: LinearOperator, other: LinearOperator) -> None:
+    if first.shape != other.shape:
+        msg = f"operators of different shapes cannot be combined: {first.shape} and {other.shape}"
+        raise ValueError(msg)
+    if first.device != other.device:
+        msg = (
+            f"operators on different devices cannot be combined: {first.device} and {other.device}"
+        )
+        raise ValueError(msg)
+    if first.dtype != other.dtype:
+        msg = f"operators of different dtypes cannot be combined: {first.dtype} and {other.dtype}"
+        raise TypeError(msg)
 
 
 def as_operator(op: Any) -> LinearOperator:
@@ -116,7 +293,9 @@ def map_columns(product, block: torch.Tensor) -> torch.Tensor:
     """Apply a vector-to-vector ``product`` to each column of ``block``.
 
     ``vmap`` pushes all columns through one pass; a single column skips vmap's overhead.
+    ``randomness="error"``: a product is deterministic (batch-dependent layers are
+    rejected), so a random operation inside one is a bug to report, not to vectorise.
     """
     if block.shape[1] == 1:
         return product(block[:, 0]).unsqueeze(1)
-    return torch.func.vmap(product, in_dims=1, out_dims=1)(block)
+    return torch.func.vmap(product, in_dims=1, out_dims=1, randomness="error")(block)

@@ -24,18 +24,25 @@ class GaussNewton(ModelCurvature):
     """The generalized Gauss-Newton matrix of the mean loss over all samples."""
 
     def _batch_matmat(self, index: int, inputs, targets, block: torch.Tensor) -> torch.Tensor:
-        def outputs_of(theta):
-            return self.outputs(theta, inputs)
+        objective = self.objective
+        theta, layout = objective.theta, objective.layout
 
-        outputs, pullback = vjp(outputs_of, self.theta)
+        def outputs_of(named):
+            return objective.outputs(named, inputs)
+
+        def loss_of(out):
+            return objective.loss_fn(out, targets)
+
+        # (torch's stub of vjp declares the has_aux triple, hence the [:2])
+        outputs, pullback = vjp(outputs_of, theta)[:2]
         # H_out is symmetric, so its product is the vjp of the loss gradient (reverse over
         # reverse): one linearisation per batch, and it works for losses such as
         # F.mse_loss whose forward-mode derivative is broken in torch 2.13.
-        _, output_hessian = vjp(grad(lambda out: self.loss_fn(out, targets)), outputs)
+        output_hessian = vjp(grad(loss_of), outputs)[1]
 
         def product(vector: torch.Tensor) -> torch.Tensor:
-            jacobian_vector = jvp(outputs_of, (self.theta,), (self.layout.unflatten(vector),))[1]
-            return self.layout.flatten(pullback(output_hessian(jacobian_vector)[0])[0])
+            jacobian_vector = jvp(outputs_of, (theta,), (layout.unflatten(vector),))[1]
+            return layout.flatten(pullback(output_hessian(jacobian_vector)[0])[0])
 
         return map_columns(product, block)
 

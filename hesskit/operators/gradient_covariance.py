@@ -1,10 +1,11 @@
 """The second moment (or covariance) of per-sample gradients over a data set.
 
-``C = (1/N) sum_i g_i g_i^T`` with ``g_i`` the gradient of sample ``i``'s loss; with
-``centered=True`` the mean gradient's outer product is subtracted, giving the covariance
-that sets the noise of SGD (Jastrzebski et al. 2017, arXiv:1711.04623; Thomas et al. 2020,
-arXiv:1906.07774, who compare it to the Hessian near minima). The per-sample gradients of
-one batch are formed with ``vmap`` over samples, so memory is one batch's ``(n_b, n)``.
+``C = (1/N) sum_i g_i g_i^T`` with ``g_i`` the gradient of sample ``i``'s loss; the
+centred covariance ``C - g g^T``, with ``g`` the mean gradient, sets the noise of SGD
+(Jastrzebski et al. 2017, arXiv:1711.04623; Thomas et al. 2020, arXiv:1906.07774, who
+compare it to the Hessian near minima). It is built with the operator algebra as the
+second moment minus a rank-one term. The per-sample gradients of one batch are formed
+with ``vmap`` over samples, so memory is one batch's ``(n_b, n)``.
 """
 
 from __future__ import annotations
@@ -14,49 +15,55 @@ from typing import Any
 import torch
 from torch.func import grad, vmap
 
+from hesskit import _checks
+from hesskit.objective import Objective
 from hesskit.operators._model import ModelCurvature
+from hesskit.operators.base import LinearOperator
 
 
 class GradientCovariance(ModelCurvature):
-    """Second moment (``centered=False``) or covariance of per-sample gradients."""
-
-    def __init__(self, model, loss_fn, data, *, params=None, centered: bool = False) -> None:
-        super().__init__(model, loss_fn, data, params=params)
-        if not isinstance(centered, bool):
-            msg = f"centered must be a bool, got {centered!r}"
-            raise TypeError(msg)
-        self.centered = centered
-        self._gradient_sums: dict[int, torch.Tensor] = {}
+    """The second moment ``(1/N) sum_i g_i g_i^T`` of the per-sample gradients."""
 
     def per_sample_gradients(self, inputs: Any, targets: Any) -> torch.Tensor:
         """The ``(n_b, n)`` matrix of the gradients of each sample's loss."""
+        objective = self.objective
 
         def sample_loss(theta, x, y):
-            return self.batch_loss(theta, _as_batch_of_one(x), _as_batch_of_one(y))
+            return objective.batch_loss(theta, _as_batch_of_one(x), _as_batch_of_one(y))
 
-        gradients = vmap(grad(sample_loss), in_dims=(None, 0, 0))(self.theta, inputs, targets)
-        return self.layout.flatten(gradients)
-
-    def _matmat(self, block: torch.Tensor) -> torch.Tensor:
-        second_moment = super()._matmat(block)
-        if not self.centered:
-            return second_moment
-        mean = self._mean_gradient
-        return second_moment - torch.outer(mean, mean @ block)
+        per_sample = vmap(grad(sample_loss), in_dims=(None, 0, 0), randomness="error")
+        return objective.layout.flatten(per_sample(objective.theta, inputs, targets))
 
     def _batch_matmat(self, index: int, inputs, targets, block: torch.Tensor) -> torch.Tensor:
         gradients = self.per_sample_gradients(inputs, targets)
-        if self.centered:
-            self._gradient_sums[index] = gradients.sum(0)
         return gradients.T @ (gradients @ block) / gradients.shape[0]
 
-    @property
-    def _mean_gradient(self) -> torch.Tensor:
-        return torch.stack(list(self._gradient_sums.values())).sum(0) / self.dataset.num_samples
+
+class MeanGradientOuterProduct(LinearOperator):
+    """``g g^T`` for the gradient ``g`` of an objective's mean loss, kept up to date.
+
+    ``g`` is computed on the first product and again after any in-place update of the
+    model (the objective's version counters), so it never lags the parameters.
+    """
+
+    def __init__(self, objective: Objective) -> None:
+        n = objective.num_parameters
+        super().__init__((n, n), dtype=objective.dtype, device=objective.device)
+        self.objective = objective
+        self._gradient: torch.Tensor | None = None
+        self._versions: tuple[int, ...] = ()
+
+    def _matmat(self, block: torch.Tensor) -> torch.Tensor:
+        if self._gradient is None or self._versions != self.objective.versions():
+            self._gradient = self.objective.gradient()
+            self._versions = self.objective.versions()
+        return torch.outer(self._gradient, self._gradient @ block)
 
 
 def _as_batch_of_one(part: Any) -> Any:
-    """One sample (a tensor or a tuple of tensors) as a batch of size one."""
+    """One sample (a tensor, or a tuple or dict of tensors) as a batch of size one."""
+    if isinstance(part, dict):
+        return {key: _as_batch_of_one(value) for key, value in part.items()}
     if isinstance(part, (tuple, list)):
         return type(part)(_as_batch_of_one(p) for p in part)
     return part.unsqueeze(0) if isinstance(part, torch.Tensor) else part
@@ -64,12 +71,13 @@ def _as_batch_of_one(part: Any) -> Any:
 
 def gradient_covariance(
     model: torch.nn.Module, loss_fn, data: Any, *, params=None, centered: bool = False
-) -> GradientCovariance:
+) -> LinearOperator:
     """The second moment of per-sample gradients, ``(1/N) sum_i g_i g_i^T``.
 
     Same arguments as the model form of :func:`hesskit.hessian`; ``loss_fn`` is applied to
     one sample at a time (as a batch of one), so it must work on a batch of size one.
-    With ``centered=True`` the outer product of the mean gradient is subtracted.
+    With ``centered=True`` the outer product of the mean gradient is subtracted: the
+    result is ``GradientCovariance(...) - MeanGradientOuterProduct(...)``.
 
     Example:
         >>> import torch, hesskit
@@ -79,4 +87,8 @@ def gradient_covariance(
         >>> C.shape
         (1, 1)
     """
-    return GradientCovariance(model, loss_fn, data, params=params, centered=centered)
+    centered = _checks.check_bool("centered", centered)
+    second_moment = GradientCovariance(model, loss_fn, data, params=params)
+    if not centered:
+        return second_moment
+    return second_moment - MeanGradientOuterProduct(second_moment.objective)

@@ -45,7 +45,8 @@ import torch
 from torch.func import grad, jvp
 
 from hesskit import _checks
-from hesskit.operators._model import ModelCurvature, raise_if_not_finite
+from hesskit.objective import autograd_allowed, raise_if_not_finite
+from hesskit.operators._model import ModelCurvature, weighted_sum
 from hesskit.operators.base import LinearOperator, map_columns
 
 METHODS = ("forward_over_reverse", "double_backward", "cached_graph", "auto")
@@ -63,36 +64,32 @@ class ModelHessian(ModelCurvature):
         super().__init__(model, loss_fn, data, params=params)
         self.method = _checks.check_choice("method", method, METHODS)
         if self.method == "auto":
-            one_batch = len(self.dataset.batch_sizes) == 1
+            one_batch = len(self.objective.dataset.batch_sizes) == 1
             self.method = "cached_graph" if one_batch else "double_backward"
         self._graphs: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._graph_versions: tuple[int, ...] = ()
 
-    def _tensor_versions(self) -> tuple[int, ...]:
-        """Version counters of the parameters and buffers the graphs were built from.
-
-        An in-place update (an optimiser step, ``load_state_dict``) bumps them, so a cached
-        graph is rebuilt instead of silently giving the Hessian at the old parameters.
-        """
-        return tuple(t._version for t in (*self.theta.values(), *self.constants.values()))
-
     def _matmat(self, block: torch.Tensor) -> torch.Tensor:
-        if self._graphs and self._graph_versions != self._tensor_versions():
+        # an in-place update of the model (an optimiser step, load_state_dict) bumps the
+        # version counters: the cached graphs are rebuilt, not silently stale
+        if self._graphs and self._graph_versions != self.objective.versions():
             self._graphs.clear()
-        if self.method != "cached_graph" or not self._graphs:
-            return super()._matmat(block)
-        weights = self._weights
-        if len(weights) == 1:
-            return self._batch_matmat(0, None, None, block)
-        result = torch.zeros_like(block)
-        for index, weight in enumerate(weights):
-            result.add_(self._batch_matmat(index, None, None, block), alpha=weight)
-        return result
+        try:
+            if self.method != "cached_graph" or not self._graphs:
+                return super()._matmat(block)
+            return self._cached_matmat(block)
+        except ValueError:
+            self._graphs.clear()  # nothing non-finite stays cached for a retry
+            raise
 
-    @property
-    def _weights(self) -> list[float]:
-        total = self.dataset.num_samples
-        return [size / total for size in self.dataset.batch_sizes]
+    def _cached_matmat(self, block: torch.Tensor) -> torch.Tensor:
+        """The product through the kept graphs: no data read, the same checks."""
+        self.objective.check_mode()
+        sizes = self.objective.dataset.batch_sizes
+        return weighted_sum(
+            (size / sum(sizes), self._batch_matmat(index, None, None, block))
+            for index, size in enumerate(sizes)
+        )
 
     def _batch_matmat(self, index: int, inputs, targets, block: torch.Tensor) -> torch.Tensor:
         if self.method == "forward_over_reverse":
@@ -128,14 +125,16 @@ class ModelHessian(ModelCurvature):
         """Whether a block goes through the second backward in one batched (vmap) pass."""
         if self.device.type != "cpu":
             return True
-        return self.shape[0] * self.dataset.batch_sizes[index] < _BATCHED_BELOW
+        return self.shape[0] * self.objective.dataset.batch_sizes[index] < _BATCHED_BELOW
 
     def _forward_over_reverse(self, inputs, targets, block: torch.Tensor) -> torch.Tensor:
+        objective = self.objective
+
         def loss(flat: torch.Tensor) -> torch.Tensor:
-            return self.batch_loss(self.layout.unflatten(flat), inputs, targets)
+            return objective.batch_loss(objective.layout.unflatten(flat), inputs, targets)
 
         gradient = grad(loss)
-        flat = self.layout.flatten(self.theta)
+        flat = objective.layout.flatten(objective.theta)
 
         def product(vector: torch.Tensor) -> torch.Tensor:
             return jvp(gradient, (flat,), (vector,))[1]
@@ -151,14 +150,14 @@ class ModelHessian(ModelCurvature):
         """
         if index in self._graphs:
             return self._graphs[index]
-        with torch.enable_grad():
-            leaf = self.layout.flatten(self.theta).detach().requires_grad_()
-            loss = self.batch_loss(self.layout.unflatten(leaf), inputs, targets)
-            (gradient,) = torch.autograd.grad(loss, leaf, create_graph=True)
+        objective = self.objective
+        leaf = objective.layout.flatten(objective.theta).detach().requires_grad_()
+        loss = objective.batch_loss(objective.layout.unflatten(leaf), inputs, targets)
+        (gradient,) = torch.autograd.grad(loss, leaf, create_graph=True)
         graph = (leaf, gradient)
         if self.method == "cached_graph":
             self._graphs[index] = graph
-            self._graph_versions = self._tensor_versions()
+            self._graph_versions = objective.versions()
         return graph
 
 
@@ -176,10 +175,10 @@ class FunctionHessian(LinearOperator):
         if not theta.is_floating_point():
             msg = f"theta must be floating point, got dtype {theta.dtype}"
             raise TypeError(msg)
+        _check_scalar_function(f, theta)
+        super().__init__((theta.numel(), theta.numel()), dtype=theta.dtype, device=theta.device)
         self.f = f
         self.theta = theta.detach()
-        self.shape = (theta.numel(), theta.numel())
-        self.dtype, self.device = theta.dtype, theta.device
 
     def _matmat(self, block: torch.Tensor) -> torch.Tensor:
         gradient = grad(self.f)
@@ -187,9 +186,18 @@ class FunctionHessian(LinearOperator):
         def product(vector: torch.Tensor) -> torch.Tensor:
             return jvp(gradient, (self.theta,), (vector,))[1]
 
-        result = map_columns(product, block)
+        with autograd_allowed():
+            result = map_columns(product, block)
         raise_if_not_finite(torch.isfinite(result).all().reshape(1), what="Hessian product of f")
         return result
+
+
+def _check_scalar_function(f: Callable[[torch.Tensor], Any], theta: torch.Tensor) -> None:
+    """Raise unless ``f(theta)`` is a 0-d tensor (its Hessian is then defined)."""
+    with torch.no_grad():
+        value = f(theta.detach())
+    advice = "sum or average a vector of values into the one number whose Hessian you want"
+    _checks.check_scalar_result("f", value, advice=advice)
 
 
 def hessian(

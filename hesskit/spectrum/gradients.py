@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.func import functional_call, grad, jacrev, vmap
+from torch.func import grad, jacrev, vmap
 
 from hesskit import _checks
-from hesskit.operators._model import check_model, constant_tensors, shared_dtype_device
-from hesskit.params import ParameterLayout, layout_of, select_parameters
+from hesskit.objective import Objective
+from hesskit.params import ParameterLayout
 
 
 @dataclass(frozen=True)
@@ -107,22 +107,18 @@ def class_mean_gradients(
         >>> result.classes.tolist(), result.counts.tolist(), tuple(result.loss_means.shape)
         ([0, 1], [2, 4], (8, 2))
     """
-    check_model(model)
-    _checks.check_callable("loss_fn", loss_fn, usage="loss_fn(outputs, targets)")
+    _checks.check_module("model", model)
     inputs, targets = _checks.check_tensor_pair("data", data)
     include_logits = _checks.check_bool("include_logits", include_logits)
     chunk_size = _checks.check_int_in_range("chunk_size", chunk_size, low=1)
-    theta = select_parameters(model, None)
-    layout = layout_of(theta)
-    dtype, device = shared_dtype_device(theta)
-    for name, tensor in (("inputs", inputs), ("targets", targets)):
-        kind = dtype if tensor.is_floating_point() else None
-        _checks.check_same_dtype_device(f"data {name}", tensor, dtype=kind, device=device)
     labels = _group_labels(groups, targets)
+    objective = Objective(model, loss_fn, (inputs, targets))
+    layout, dtype, device = objective.layout, objective.dtype, objective.device
     classes, index = torch.unique(labels.to(device), sorted=True, return_inverse=True)
     counts = torch.bincount(index, minlength=len(classes))
-    sample = _SampleFunctions(model, loss_fn, theta)
-    sample.check(inputs[:1], targets[:1], include_logits=include_logits)
+    sample = _SampleFunctions(objective)
+    if include_logits:
+        sample.check_outputs(inputs[:1])
     loss_sums = torch.zeros(len(classes), layout.numel, dtype=dtype, device=device)
     logit_sums = None
     for start in range(0, len(labels), chunk_size):
@@ -144,30 +140,24 @@ def class_mean_gradients(
 
 
 class _SampleFunctions:
-    """Per-sample loss and outputs of ``model`` as pure functions of its parameters."""
+    """Per-sample loss and outputs of an objective's model as pure functions of ``theta``."""
 
-    def __init__(self, model: torch.nn.Module, loss_fn: Callable, theta: dict) -> None:
-        self.model, self.loss_fn, self.theta = model, loss_fn, theta
-        self.constants = constant_tensors(model, theta)
+    def __init__(self, objective: Objective) -> None:
+        self.objective, self.theta = objective, objective.theta
 
     def outputs(self, theta: dict, x: torch.Tensor) -> torch.Tensor:
         """The model's outputs on one sample ``x``, as a batch of one."""
-        return functional_call(self.model, {**self.constants, **theta}, (x.unsqueeze(0),))
+        return self.objective.outputs(theta, x.unsqueeze(0))
 
     def loss(self, theta: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The loss of one sample, as a batch of one."""
-        return self.loss_fn(self.outputs(theta, x), y.unsqueeze(0))
+        return self.objective.loss_fn(self.outputs(theta, x), y.unsqueeze(0))
 
-    def check(self, x: torch.Tensor, y: torch.Tensor, *, include_logits: bool) -> None:
-        """Raise unless the loss of a sample is a scalar (and its outputs ``(1, k_out)``)."""
+    def check_outputs(self, x: torch.Tensor) -> None:
+        """Raise unless the outputs on a sample are ``(1, k_out)`` (for the logit means)."""
         with torch.no_grad():
             outputs = self.outputs(self.theta, x[0])
-            loss = self.loss_fn(outputs, y)
-        if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
-            got = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-            msg = f"loss_fn must return a scalar tensor (the batch mean), got {got}"
-            raise ValueError(msg)
-        if include_logits and outputs.ndim != 2:
+        if outputs.ndim != 2:
             msg = (
                 "include_logits needs model outputs of shape (1, k_out) for one sample, got "
                 f"{tuple(outputs.shape)}"
@@ -176,7 +166,9 @@ class _SampleFunctions:
 
     def loss_gradients(self, layout: ParameterLayout, x: torch.Tensor, y: torch.Tensor):
         """The ``(b, n_params)`` per-sample loss gradients of a chunk."""
-        gradients = vmap(grad(self.loss), in_dims=(None, 0, 0))(self.theta, x, y)
+        gradients = vmap(grad(self.loss), in_dims=(None, 0, 0), randomness="error")(
+            self.theta, x, y
+        )
         return layout.flatten(gradients)
 
     def output_jacobians(self, layout: ParameterLayout, x: torch.Tensor) -> torch.Tensor:
@@ -185,7 +177,7 @@ class _SampleFunctions:
         def outputs(theta: dict, sample: torch.Tensor) -> torch.Tensor:
             return self.outputs(theta, sample)[0]
 
-        jacobians = vmap(jacrev(outputs), in_dims=(None, 0))(self.theta, x)
+        jacobians = vmap(jacrev(outputs), in_dims=(None, 0), randomness="error")(self.theta, x)
         return layout.flatten(jacobians)
 
 

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from hesskit import _checks
+from hesskit.objective import Objective
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -210,16 +211,12 @@ def _options(**options: Any) -> dict[str, Any]:
 def _train(model, loss_fn, data, make_optimizer, *, sampling, options) -> TrainResult:
     """Train a copy of ``model``; ``sampling`` is None (full batch) or (batch_size, seed)."""
     _checks.check_module("model", model)
-    _checks.check_callable("loss_fn", loss_fn, usage="loss_fn(outputs, targets)")
     inputs, targets = _checks.check_tensor_pair("data", data)
     trained = copy.deepcopy(model)
-    params = [p for p in trained.parameters() if p.requires_grad]
-    if not params:
-        msg = "model has no trainable parameters (none with requires_grad=True)"
-        raise ValueError(msg)
-    kind = params[0].dtype if inputs.is_floating_point() else None
-    _checks.check_same_dtype_device("data", inputs, dtype=kind, device=params[0].device)
-    optimizer = make_optimizer(params)
+    # the full loss, and every check of model, loss and data, as the operators see them;
+    # its parameters are views of the trained copy's, so it follows every step
+    objective = Objective(trained, loss_fn, (inputs, targets))
+    optimizer = make_optimizer([p for p in trained.parameters() if p.requires_grad])
     batches = _batches(inputs.shape[0], sampling, inputs.device)
     target, every, max_steps = options["target_loss"], options["eval_every"], options["max_steps"]
     losses, steps = [], []
@@ -228,12 +225,13 @@ def _train(model, loss_fn, data, make_optimizer, *, sampling, options) -> TrainR
         evaluate = step % every == 0 or step == max_steps
         loss = loss_fn(trained(inputs[index]), targets[index]) if step < max_steps else None
         if evaluate:
-            full = _full_loss(trained, loss_fn, inputs, targets, loss if index is ... else None)
+            full = _full_loss(objective, loss if index is ... else None, step)
             _check_finite_loss(full, step)
             losses.append(full)
             steps.append(step)
             if (target is not None and full <= target) or step == max_steps:
                 break
+        assert loss is not None  # step < max_steps: the last step broke out above
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -254,18 +252,23 @@ def _batches(num_samples: int, sampling, device) -> Iterator[Any]:
             yield order[start : start + batch_size]
 
 
-def _full_loss(model, loss_fn, inputs, targets, computed) -> float:
-    """The loss on the whole training set (reusing the step's own loss when full-batch)."""
-    if computed is not None:
-        return float(computed.detach())
-    with torch.no_grad():
-        return float(loss_fn(model(inputs), targets))
+def _full_loss(objective: Objective, step_loss: torch.Tensor | None, step: int) -> float:
+    """The loss on the whole training set (the step's own loss when it is full-batch)."""
+    if step_loss is not None:
+        return float(step_loss.detach())
+    try:
+        return float(objective.loss())
+    except ValueError as error:  # the objective found a non-finite batch loss
+        raise ValueError(_diverged(math.nan, step)) from error
 
 
 def _check_finite_loss(loss: float, step: int) -> None:
     if not math.isfinite(loss):
-        msg = (
-            f"the training loss is {loss} after {step} steps: training diverged; "
-            "lower lr, or check data and loss_fn"
-        )
-        raise ValueError(msg)
+        raise ValueError(_diverged(loss, step))
+
+
+def _diverged(loss: float, step: int) -> str:
+    return (
+        f"the training loss is {loss} after {step} steps: training diverged; "
+        "lower lr, or check data and loss_fn"
+    )
