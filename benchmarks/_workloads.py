@@ -7,7 +7,8 @@ features, 10 classes; ``load_digits`` ships with scikit-learn):
 - ``W2``: MLP 64-128-128-10 ReLU, 26,122 parameters;
 - ``W3``: CNN conv(1-16, 3x3)-ReLU-conv(16-32, 3x3)-ReLU-linear(2048-10), 25,290 parameters;
 
-each trained with 200 full-batch Adam steps (lr 1e-2, seed 0) in float32. Scaling
+each trained with 200 full-batch Adam steps (lr 1e-2, seed 0) in float32: the recipe and
+the architectures are :func:`hesskit.problems.trained_digits_network`'s. Scaling
 workloads (``wide``) are one-hidden-layer tanh MLPs ``64-h-10`` with ``h`` chosen so that the
 number of parameters is about ``n``, untrained, on seeded Gaussian inputs with random labels.
 """
@@ -67,50 +68,30 @@ def synchronize(device) -> None:
 
 @functools.cache
 def digits(dtype_name: str = "float32"):
-    """(X, Y): all 1,797 digits, features standardized in float64, then cast."""
-    from sklearn.datasets import load_digits
-
+    """(X, Y): all 1,797 digits, features standardized in float64, then cast
+    (:func:`hesskit.problems.digits`)."""
     t = torch()
-    data = load_digits()
-    X = t.tensor(data.data, dtype=t.float64)
-    X = (X - X.mean(0)) / X.std(0).clamp_min(1e-6)
-    return X.to(getattr(t, dtype_name)), t.tensor(data.target)
+    from hesskit.problems import digits as load_digits
+
+    problem = load_digits(dtype=getattr(t, dtype_name))
+    return problem.inputs, problem.targets
 
 
 def digits_architecture(name: str):
-    """The untrained module of workload ``name`` (float32)."""
-    nn = torch().nn
-    if name == "W1":
-        return nn.Sequential(nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, 10))
-    if name == "W2":
-        return nn.Sequential(
-            nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10)
-        )
-    if name == "W3":
-        return nn.Sequential(
-            nn.Unflatten(1, (1, 8, 8)),
-            nn.Conv2d(1, 16, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(16, 32, 3, padding=1),
-            nn.ReLU(),
-            nn.Flatten(),
-            nn.Linear(2048, 10),
-        )
-    msg = f"unknown workload {name!r}; known: {WORKLOADS}"
-    raise ValueError(msg)
+    """The untrained module of workload ``name`` (float32, seed 0)."""
+    torch()
+    from hesskit.problems import digits_architecture as architecture
+
+    return architecture(name)
 
 
 def train_digits(name: str, steps: int = 200) -> dict:
-    """State dict (float32, CPU) of workload ``name`` after ``steps`` full-batch Adam steps."""
+    """State dict (float32, CPU) of workload ``name`` after ``steps`` full-batch Adam steps
+    (:func:`hesskit.problems.trained_digits_network`: seed 0, lr 1e-2)."""
     t = torch()
-    X, Y = digits()
-    t.manual_seed(0)
-    model = digits_architecture(name)
-    optimizer = t.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(steps):
-        optimizer.zero_grad()
-        t.nn.functional.cross_entropy(model(X), Y).backward()
-        optimizer.step()
+    from hesskit.problems import trained_digits_network
+
+    model, _, _ = trained_digits_network(name, steps=steps, dtype=t.float32)
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 

@@ -1,4 +1,5 @@
-"""Ready-made, seeded problems: data, loss and model factories, and the spherical spin glass.
+"""Ready-made, seeded problems: data, loss and model factories, the trained digits networks
+of the benchmarks, and the spherical spin glass.
 
 Reference numbers from the literature (threshold and ground-state energies) live in
 :mod:`hesskit.problems.reference`, each with its provenance.
@@ -7,6 +8,11 @@ Reference numbers from the literature (threshold and ground-state energies) live
 from hesskit.problems import reference
 from hesskit.problems.base import Problem, mean_squared_error, mlp
 from hesskit.problems.datasets import digits, gaussian_mixture, teacher_student
+from hesskit.problems.digits_networks import (
+    DIGITS_ARCHITECTURES,
+    digits_architecture,
+    trained_digits_network,
+)
 from hesskit.problems.spin_glass import SphericalSpinGlass
 
 __all__ = [
@@ -17,6 +23,10 @@ __all__ = [
     "mean_squared_error",
     "mlp",
     "teacher_student",
+    # the trained digits networks W1-W3 of the benchmarks, demo and tests
+    "DIGITS_ARCHITECTURES",
+    "digits_architecture",
+    "trained_digits_network",
     # random landscapes
     "SphericalSpinGlass",
     "reference",
