@@ -6,10 +6,10 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from hesskit.density import spectral_density
+from hesskit.density import SpectralDensity, spectral_density
 from hesskit.spectrum import SpectrumSplit, split
 from tests.matrices import spectral_matrix
 
@@ -45,7 +45,6 @@ def _assert_split(result: SpectrumSplit, bulk: torch.Tensor, spikes: torch.Tenso
         assert result.edge < float(spikes.min())
 
 
-@settings(max_examples=30, deadline=None)
 @given(
     kind=st.sampled_from(["marchenko_pastur", "wigner"]),
     factors=st.lists(st.floats(5.0, 50.0), min_size=0, max_size=10),
@@ -60,7 +59,6 @@ def test_planted_spikes_are_found_exactly(kind: str, factors: list, n: int, seed
     _assert_split(split(values), bulk, spikes)
 
 
-@settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), log_uniform_bulk=st.booleans())
 def test_hessian_like_spectrum_has_nine_outliers(seed: int, log_uniform_bulk: bool) -> None:
     values, outliers = _hessian_like(seed, log_uniform_bulk)
@@ -145,3 +143,21 @@ def test_errors() -> None:
         split(values, min_gap=0.0)
     with pytest.raises(ValueError, match="max_outliers must be >= 1"):
         split(values, max_outliers=0)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_non_finite_eigenvalues_are_rejected(bad: float, dtype: torch.dtype) -> None:
+    values = torch.tensor([20.0, 8.0, 1.0, bad, 0.5], dtype=dtype)
+    with pytest.raises(ValueError, match=r"eigenvalues must be finite, .*NaN or inf \(1 of 5"):
+        split(values)
+
+
+@pytest.mark.parametrize("part", ["nodes", "weights"])
+def test_non_finite_spectral_density_is_rejected(part: str) -> None:
+    density = spectral_density(torch.diag(torch.arange(1.0, 11.0, dtype=F64)), generator=0)
+    broken = {"nodes": density.nodes.clone(), "weights": density.weights.clone()}
+    broken[part][0, -1] = math.nan
+    bad = SpectralDensity(broken["nodes"], broken["weights"], density.num_matvecs, density.n)
+    with pytest.raises(ValueError, match="eigenvalues must be finite, but the SpectralDensity"):
+        split(bad)

@@ -72,16 +72,18 @@ def power_iteration(
     gen = _checks.make_generator(generator, op.device)
     first = initial_vector(v0, op, gen)
     found = first.new_zeros(op.shape[0], 0)
-    values, residuals, used = [], [], 0
+    pair_values: list[torch.Tensor] = []
+    pair_residuals: list[torch.Tensor] = []
+    used = 0
     for i in range(k):
         start = first if i == 0 else initial_vector(None, op, gen)
         share = max(1, (max_matvecs - used) // (k - i))
         value, vector, residual, steps = _one_pair(op, start, found, tol, share)
         found = torch.cat([found, vector.unsqueeze(1)], dim=1)
-        values.append(value)
-        residuals.append(residual)
+        pair_values.append(value)
+        pair_residuals.append(residual)
         used += steps
-    values, residuals = torch.stack(values), torch.stack(residuals)
+    values, residuals = torch.stack(pair_values), torch.stack(pair_residuals)
     converged = bool((residuals <= tol * values.abs()).all())
     order = torch.argsort(values.abs(), descending=True, stable=True)
     return EigenResult(values[order], found[:, order], residuals[order], used, converged, tol)

@@ -59,10 +59,10 @@ def permute_hidden_units(
             f"another; the model has {len(linears)} linear layers), got {layer_index}"
         )
         raise ValueError(msg)
-    units = model[linears[layer_index]].out_features
+    units = linears[layer_index].out_features
     order = _check_permutation(permutation, units)
     permuted = copy.deepcopy(model)
-    first, second = permuted[linears[layer_index]], permuted[linears[layer_index + 1]]
+    first, second = _linear_layers(permuted)[layer_index : layer_index + 2]
     with torch.no_grad():
         first.weight.copy_(first.weight[order.to(first.weight.device)])
         if first.bias is not None:
@@ -71,15 +71,15 @@ def permute_hidden_units(
     return permuted
 
 
-def _linear_layers(model: nn.Module) -> list[int]:
-    """Positions of the ``nn.Linear`` children; raise if another child holds state."""
+def _linear_layers(model: nn.Module) -> list[nn.Linear]:
+    """The ``nn.Linear`` children, in order; raise if another child holds state."""
     if not isinstance(model, nn.Sequential):
         msg = f"model must be an nn.Sequential MLP, got {type(model).__name__}"
         raise TypeError(msg)
-    positions = []
+    linears = []
     for position, child in enumerate(model):
         if isinstance(child, nn.Linear):
-            positions.append(position)
+            linears.append(child)
         elif any(True for _ in child.parameters()) or any(True for _ in child.buffers()):
             msg = (
                 f"model[{position}] ({type(child).__name__}) has parameters or buffers; "
@@ -87,7 +87,7 @@ def _linear_layers(model: nn.Module) -> list[int]:
                 "modules (activations) between them"
             )
             raise ValueError(msg)
-    return positions
+    return linears
 
 
 def _check_permutation(permutation: Sequence[int] | torch.Tensor, units: int) -> torch.Tensor:

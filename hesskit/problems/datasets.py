@@ -147,7 +147,9 @@ def teacher_student(
     gen = _generator(seed)
     teacher = mlp([dim, width, 1], activation=activation)
     with torch.no_grad():
-        for layer in (teacher[0], teacher[2]):
+        for layer in teacher:
+            if not isinstance(layer, nn.Linear):  # the activation between the two layers
+                continue
             weight = torch.randn(layer.weight.shape, generator=gen, dtype=torch.float64)
             layer.weight.copy_(weight / layer.in_features**0.5)
             layer.bias.zero_()

@@ -73,7 +73,8 @@ class SphericalSpinGlass:
         self.p = _checks.check_int_in_range("p", p, low=2)
         self.seed = _checks.check_int_in_range("seed", seed, low=0)
         couplings = self._draw_couplings()
-        field = sum(couplings.movedim(position, 0) for position in range(self.p))
+        # start=couplings (the position-0 term), not 0: the sum is then a Tensor, not an int
+        field = sum((couplings.movedim(position, 0) for position in range(1, self.p)), couplings)
         self._field = field.contiguous().to(dtype=dtype, device=device)
         self.scale = self.num_spins ** (-(self.p - 1) / 2)
 
@@ -216,7 +217,7 @@ class SphericalSpinGlass:
             tensor(5.0000, dtype=torch.float64)
         """
         gen = _checks.make_generator(generator, self.device)
-        shape = (self.num_spins,)
+        shape: tuple[int, ...] = (self.num_spins,)
         if num_points is not None:
             shape = (_checks.check_int_in_range("num_points", num_points, low=1), *shape)
         draw = torch.randn(shape, generator=gen, dtype=self.dtype, device=self.device)

@@ -81,7 +81,8 @@ def split(
 
     Raises:
         TypeError: if ``eigenvalues`` is neither a float tensor nor a ``SpectralDensity``.
-        ValueError: for a tensor that is not 1-D or is empty, or a bad keyword.
+        ValueError: for a tensor that is not 1-D, is empty or holds NaN/inf, a density
+            whose nodes or weights hold NaN/inf, or a bad keyword.
 
     Example:
         >>> import torch
@@ -94,7 +95,7 @@ def split(
     min_gap = _checks.check_positive_float("min_gap", min_gap)
     floor = _check_relative("floor", floor)
     if isinstance(eigenvalues, SpectralDensity):
-        return _split_density(eigenvalues, max_outliers, min_gap, floor)
+        return _split_density(_check_density(eigenvalues), max_outliers, min_gap, floor)
     values = _check_eigenvalues(eigenvalues).sort(descending=True).values
     cap = _max_outliers(max_outliers, len(values))
     num, edge = _log_gap(values, cap, min_gap, floor)
@@ -107,6 +108,7 @@ def _log_gap(values: torch.Tensor, cap: int, min_gap: float, floor: float) -> tu
     The rule is :func:`hesskit.spectrum.lowest_log_gap`'s one implementation, in float64.
     """
     result = _lowest_log_gap(values.to(torch.float64), min_gap, floor, cap)
+    assert result.edge is not None  # edge is None only for the subspace rule
     return result.count, result.edge
 
 
@@ -130,7 +132,11 @@ def _split_density(
 
 
 def _check_eigenvalues(eigenvalues: Any) -> torch.Tensor:
-    """Return ``eigenvalues`` if it is a non-empty 1-D floating-point tensor."""
+    """Return ``eigenvalues`` if it is a non-empty, finite 1-D floating-point tensor.
+
+    Without the finiteness check, NaN and +inf sort to the top and the rule silently finds
+    no outliers, with edge NaN or inf; a -inf silently joins the bulk.
+    """
     if not isinstance(eigenvalues, torch.Tensor) or not eigenvalues.is_floating_point():
         msg = (
             "eigenvalues must be a 1-D floating-point torch.Tensor or a "
@@ -140,4 +146,23 @@ def _check_eigenvalues(eigenvalues: Any) -> torch.Tensor:
     if eigenvalues.ndim != 1 or eigenvalues.numel() == 0:
         msg = f"eigenvalues must be a non-empty 1-D tensor, got shape {tuple(eigenvalues.shape)}"
         raise ValueError(msg)
+    finite = torch.isfinite(eigenvalues)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        msg = (
+            f"eigenvalues must be finite, but it holds NaN or inf ({bad} of "
+            f"{eigenvalues.numel()} values); check the operator or model that produced them"
+        )
+        raise ValueError(msg)
     return eigenvalues
+
+
+def _check_density(density: SpectralDensity) -> SpectralDensity:
+    """Return ``density`` if its nodes and weights are finite (as from a finite operator)."""
+    if not all(bool(torch.isfinite(part).all()) for part in (density.nodes, density.weights)):
+        msg = (
+            "eigenvalues must be finite, but the SpectralDensity's nodes or weights hold NaN "
+            "or inf; the operator's products were not finite"
+        )
+        raise ValueError(msg)
+    return density

@@ -107,10 +107,9 @@ def _hutchinson(op: LinearOperator, num_matvecs: int, gen: torch.Generator) -> T
 def _hutchpp(op: LinearOperator, num_matvecs: int, gen: torch.Generator) -> TraceEstimate:
     """Hutch++ (Meyer et al. 2021, Algorithm 1) in two block products after the sketch."""
     n, third = op.shape[0], num_matvecs // 3
-    kwargs = {"dtype": op.dtype, "device": op.device, "generator": gen}
-    sketch = rademacher(n, third, **kwargs)
+    sketch = rademacher(n, third, dtype=op.dtype, device=op.device, generator=gen)
     basis, _ = torch.linalg.qr(op.matmat(sketch))
-    probes = rademacher(n, num_matvecs - 2 * third, **kwargs)
+    probes = rademacher(n, num_matvecs - 2 * third, dtype=op.dtype, device=op.device, generator=gen)
     probes = probes - basis @ (basis.T @ probes)
     products = op.matmat(torch.cat([basis, probes], dim=1))
     rank = basis.shape[1]
