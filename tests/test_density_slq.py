@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import wasserstein_distance
 
@@ -31,7 +31,6 @@ def _bulk_plus_outliers(n: int = 500, seed: int = 0) -> torch.Tensor:
     return eigenvalues
 
 
-@settings(max_examples=25, deadline=None)
 @given(
     n=st.integers(1, 40),
     num_probes=st.integers(1, 4),
@@ -95,7 +94,6 @@ def test_trace_estimate_equals_hutchinson_with_the_same_probes() -> None:
     torch.testing.assert_close(result.trace_estimate(), (probes * (a @ probes)).sum(0).mean())
 
 
-@settings(max_examples=15, deadline=None)
 @given(n=st.integers(2, 60), seed=st.integers(0, 2**31 - 1), log=st.booleans())
 def test_smoothed_density_integrates_to_one(n: int, seed: int, log: bool) -> None:
     result = spectral_density(

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from hesskit.trace_estimation import TraceEstimate, rademacher, trace
@@ -60,11 +60,13 @@ def test_hutchpp_beats_hutchinson_on_low_rank_plus_noise() -> None:
     assert variances["hutch++"] / variances["hutchinson"] < 0.5
 
 
-@settings(max_examples=20, deadline=None)
+# n >= 30: a sketch of k <= 8 Rademacher vectors is rank-deficient with probability about
+# k^2 2^-n, and then Hutch++ is not exact (at n = 10, rank 6 it is a few percent, which the
+# explore profile's 200 examples find: seed 18041327 draws a 10 x 6 sketch of rank 5).
 @given(
     rank=st.integers(1, 8),
     extra=st.integers(0, 5),
-    n=st.integers(10, 60),
+    n=st.integers(30, 60),
     seed=st.integers(0, 2**31 - 1),
 )
 def test_hutchpp_exact_for_low_rank(rank: int, extra: int, n: int, seed: int) -> None:
