@@ -15,8 +15,10 @@ reads the data once more. Accepted forms:
 Every pass after the first is checked against the first: the same number of batches, the
 same sizes and the same samples. For a list or tuple of batches the same tensors, not
 modified in place (their identities and version counters: free); for any other source an
-order-independent fingerprint (the float64 sum of the absolute values of every tensor,
-one reduction per tensor, compared to round-off once per pass). A source that is
+order-independent fingerprint (``sum_i |x_i . w|`` over samples, with fixed weights ``w``
+over the positions within a sample: one matrix-vector product per tensor, compared to
+round-off once per pass; it sees a changed, dropped or flipped sample, a dropped sample
+down to about one in 10^5 in float32). A source that is
 consumed, drops different samples on every pass (a shuffled ``DataLoader`` with
 ``drop_last=True``) or augments at random raises instead of giving a different matrix
 on every product.
@@ -29,6 +31,7 @@ the caller's random stream untouched.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -42,9 +45,6 @@ from hesskit import _checks
 
 Batch = tuple[Any, Any]
 
-# Relative tolerance of the fingerprint (float64 sums, whose order changes with shuffling).
-_FINGERPRINT_RTOL = 1e-9
-
 
 @dataclass
 class Dataset:
@@ -55,14 +55,14 @@ class Dataset:
         batch_sizes: the number of samples in each batch, in iteration order.
         signatures: for a list or tuple, each batch's tensors as (identity, version);
             None for another source.
-        fingerprint: for another source, the float64 sum of ``|t|`` over every tensor of
-            the first pass; None for a list or tuple.
+        fingerprint: for another source, :func:`_fingerprint` summed over the first
+            pass, and its relative tolerance; None for a list or tuple.
     """
 
     source: Iterable[Batch]
     batch_sizes: tuple[int, ...]
     signatures: tuple[tuple[tuple[int, int], ...], ...] | None
-    fingerprint: float | None
+    fingerprint: tuple[float, float] | None
 
     @property
     def num_samples(self) -> int:
@@ -98,7 +98,7 @@ class Dataset:
         if (
             fingerprint is not None
             and reference is not None
-            and not _same_fingerprint(float(fingerprint), reference)
+            and not _same_fingerprint(float(fingerprint), *reference)
         ):
             _raise_changed("it yielded other samples than on the first pass")
 
@@ -112,10 +112,10 @@ def _raise_changed(what: str) -> None:
     raise ValueError(msg)
 
 
-def _same_fingerprint(value: float, reference: float) -> bool:
+def _same_fingerprint(value: float, reference: float, rtol: float) -> bool:
     if not math.isfinite(reference):  # NaN or inf in the data: the finiteness checks report it
         return not math.isfinite(value)
-    return abs(value - reference) <= _FINGERPRINT_RTOL * max(abs(reference), 1e-300)
+    return abs(value - reference) <= rtol * max(abs(reference), 1e-300)
 
 
 def _signature(inputs: Any, targets: Any) -> tuple[tuple[int, int], ...]:
@@ -128,9 +128,38 @@ def _signature(inputs: Any, targets: Any) -> tuple[tuple[int, int], ...]:
 
 
 def _fingerprint(inputs: Any, targets: Any) -> torch.Tensor:
-    """The float64 sum of ``|t|`` over the batch's tensors: order-independent, one kernel each."""
-    parts = [t.abs().sum(dtype=torch.float64) for t in tensors_of((inputs, targets))]
-    return torch.stack(parts).sum()
+    """``sum_i |x_i . w|`` over the batch's samples and tensors, in float64 on the device.
+
+    ``w`` weights the positions within a sample (fixed, irregular), so the fingerprint does
+    not depend on the order of the samples but does see a sample changed, dropped, or
+    permuted within itself (a flipped image). One matrix-vector product per tensor, in the
+    tensor's precision (float32 at least), accumulated in float64.
+    """
+    parts = []
+    for tensor in tensors_of((inputs, targets)):
+        rows = _as_rows(tensor)
+        parts.append((rows @ _position_weights(rows.shape[1], rows.dtype, rows.device)).abs())
+    return torch.cat(parts).sum(dtype=torch.float64)
+
+
+def _fingerprint_rtol(inputs: Any, targets: Any) -> float:
+    """The round-off of :func:`_fingerprint` between passes that order samples differently."""
+    return max(64 * torch.finfo(_as_rows(t).dtype).eps for t in tensors_of((inputs, targets)))
+
+
+def _as_rows(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` as ``(samples, features)`` in float32 or float64 (bool and ints: float64)."""
+    rows = tensor.reshape(tensor.shape[0], -1) if tensor.ndim else tensor.reshape(1, 1)
+    if not rows.is_floating_point():
+        return rows.to(torch.float64)
+    return rows if rows.dtype == torch.float64 else rows.to(torch.float32)
+
+
+@functools.lru_cache(maxsize=64)
+def _position_weights(size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    golden = (math.sqrt(5) - 1) / 2
+    positions = torch.arange(size, dtype=torch.float64)
+    return (1 + (positions * golden) % 1).to(dtype=dtype, device=device)
 
 
 def batch_size(inputs: Any) -> int:
@@ -150,13 +179,14 @@ def tensors_of(part: Any) -> list[torch.Tensor]:
 
 
 def map_tensors(fn: Callable[[torch.Tensor], torch.Tensor], part: Any) -> Any:
-    """``part`` with ``fn`` applied to every tensor, keeping its tuples, lists and dicts."""
+    """``part`` with ``fn`` applied to every tensor, keeping its (named) tuples, lists, dicts."""
     if isinstance(part, torch.Tensor):
         return fn(part)
     if isinstance(part, Mapping):
         return {key: map_tensors(fn, value) for key, value in part.items()}
     if isinstance(part, (tuple, list)):
-        return type(part)(map_tensors(fn, value) for value in part)
+        values = [map_tensors(fn, value) for value in part]
+        return type(part)(*values) if hasattr(part, "_fields") else type(part)(values)
     return part
 
 
@@ -164,40 +194,53 @@ def as_dataset(data: Any, *, dtype: torch.dtype, device: torch.device) -> tuple[
     """Validate ``data`` against the model's dtype and device; count and fingerprint it.
 
     Returns:
-        The :class:`Dataset` and its first batch (for one-off checks of the loss).
+        The :class:`Dataset` and a probe batch for one-off checks of the loss: the first
+        batch with at least two samples (else the first).
 
     Raises:
         TypeError: if ``data`` is not a pair or an iterable of pairs, or a floating tensor
             has another dtype than the model.
         ValueError: if ``data`` is empty, a tensor is on another device than the model, a
-            batch's tensors disagree on the number of samples, or ``data`` is a shuffled
+            batch's targets do not have one row per sample, or ``data`` is a shuffled
             ``DataLoader`` that drops a different incomplete batch on every pass.
     """
     _check_loader(data)
     source = _as_reiterable(data)
     in_memory = isinstance(source, (list, tuple))
+    if in_memory and any(t.is_inference() for t in tensors_of(list(source))):
+        source = [normal_tensors(batch) for batch in source]  # copied once, not every pass
     sizes: list[int] = []
     signatures = []
-    fingerprint = 0.0
-    first: Batch | None = None
+    fingerprint, rtol = 0.0, 0.0
+    probe: Batch | None = None
     for index, batch in enumerate(source):
         inputs, targets = _check_pair(batch, index)
         for tensor in tensors_of((inputs, targets)):
             kind = dtype if tensor.is_floating_point() else None
             name = f"data batch {index}"
             _checks.check_same_dtype_device(name, tensor, dtype=kind, device=device)
-        sizes.append(_check_leading_sizes(inputs, targets, index))
+        sizes.append(_check_sample_counts(inputs, targets, index))
         if in_memory:
             signatures.append(_signature(inputs, targets))
         else:
             fingerprint += float(_fingerprint(inputs, targets))
-        first = (inputs, targets) if first is None else first
-    if first is None or sum(sizes) == 0:
+            rtol = max(rtol, _fingerprint_rtol(inputs, targets))
+        if probe is None or (batch_size(probe[0]) < 2 <= sizes[-1]):
+            probe = (inputs, targets)
+    if probe is None or sum(sizes) == 0:
         msg = "data is empty: it yielded no batch with at least one sample"
         raise ValueError(msg)
     if in_memory:
-        return Dataset(source, tuple(sizes), tuple(signatures), None), first
-    return Dataset(source, tuple(sizes), None, fingerprint), first
+        return Dataset(source, tuple(sizes), tuple(signatures), None), probe
+    return Dataset(source, tuple(sizes), None, (fingerprint, rtol)), probe
+
+
+def normal_tensors(batch: Any) -> Any:
+    """``batch`` with inference tensors replaced by normal copies (autograd can save those)."""
+    if not any(t.is_inference() for t in tensors_of(batch)):
+        return batch
+    with torch.inference_mode(False):
+        return map_tensors(lambda t: t.clone() if t.is_inference() else t, batch)
 
 
 def _check_loader(data: Any) -> None:
@@ -205,8 +248,8 @@ def _check_loader(data: Any) -> None:
     if not isinstance(data, DataLoader) or not data.drop_last or data.batch_size is None:
         return
     try:
-        dropped = len(data.dataset) % data.batch_size  # type: ignore[arg-type]
-    except TypeError:  # an iterable-style dataset has no length
+        dropped = len(data.sampler) % data.batch_size  # type: ignore[arg-type]
+    except TypeError:  # an iterable-style dataset's sampler has no length
         return
     if dropped == 0:
         return
@@ -273,14 +316,23 @@ def _check_pair(batch: Any, index: int) -> Batch:
     return inputs, targets
 
 
-def _check_leading_sizes(inputs: Any, targets: Any, index: int) -> int:
-    """The batch's number of samples; raise if its tensors disagree on it."""
-    shapes = [tuple(t.shape) for t in tensors_of((inputs, targets))]
-    if any(len(shape) == 0 for shape in shapes) or len({s[0] for s in shapes}) != 1:
+def _check_sample_counts(inputs: Any, targets: Any, index: int) -> int:
+    """The batch's number of samples (its first input's leading size); raise if a target
+    tensor has another. Other inputs may have any shape (edge lists, masks, scalars)."""
+    first = tensors_of(inputs)[0]
+    if first.ndim == 0:
         msg = (
-            f"data batch {index} holds tensors with different numbers of samples (leading "
-            f"sizes): shapes {', '.join(map(str, shapes))}; inputs and targets must have "
-            "one row per sample"
+            f"data batch {index} has a 0-d first input tensor; the first input must have "
+            "one row per sample (its leading size is the batch size)"
         )
         raise ValueError(msg)
-    return shapes[0][0]
+    size = int(first.shape[0])
+    shapes = [tuple(t.shape) for t in tensors_of(targets)]
+    if any(len(shape) == 0 or shape[0] != size for shape in shapes):
+        msg = (
+            f"data batch {index} has {size} samples in its (first) inputs, of shape "
+            f"{tuple(first.shape)}, but targets of shape {', '.join(map(str, shapes))}: "
+            "the targets must have one row per sample (different numbers of samples)"
+        )
+        raise ValueError(msg)
+    return size

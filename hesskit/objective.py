@@ -4,17 +4,22 @@
 trainers stand on. It holds the parameter layout (which parameters, in which flat order),
 the batches weighted by their sample counts, the model evaluated through
 ``torch.func.functional_call`` on detached views of its tensors (so the user's model is
-never mutated: buffers are cloned for every call, so not even a forward that writes a
-buffer reaches the model), and the checks that keep a wrong answer from being silent:
+never mutated: buffers go in as copies taken on every pass, so not even a forward that
+writes a buffer reaches the model), and the checks that keep a wrong answer from being
+silent:
 
-- on construction: the model is a module without batch-dependent layers in train mode
-  (nor BatchNorm without running statistics, which uses batch statistics in eval mode
-  too); the data's tensors agree with the parameters' dtype and device and on the number
-  of samples; on the first batch, the loss is a scalar and a batch *mean* (the loss of
-  the batch equals the size-weighted mean of the losses of its two halves) and floating
-  targets do not broadcast against the outputs into a larger shape;
+- on construction: the model has no batch-dependent layer in train mode, nor BatchNorm
+  without running statistics (:mod:`hesskit._objective_checks`); the data's tensors
+  agree with the parameters' dtype and device, and the targets have one row per sample
+  (:mod:`hesskit.data`); on a probe batch, the loss is a scalar batch mean and the
+  targets do not broadcast against the outputs;
 - on every pass over the data: the model's mode is still eval for those layers, and the
-  data yields the same batches as on the first pass (:mod:`hesskit.data`).
+  data yields the same batches as on the first pass.
+
+The trainers evaluate the training loss of a model in train mode (dropout on):
+``allow_train_mode=True`` lets them: it skips the mode checks, and the batch-mean check
+while a batch-dependent layer is in train mode (it has no meaning there). The curvature
+operators never pass it.
 
 Everything that needs autograd also works under ``torch.inference_mode()``: it runs in
 ``inference_mode(False)``, on normal copies of any inference tensors it is given.
@@ -23,7 +28,6 @@ Everything that needs autograd also works under ``torch.inference_mode()``: it r
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -32,17 +36,12 @@ from torch import nn
 from torch.func import functional_call
 
 from hesskit import _checks
-from hesskit.data import as_dataset, batch_size, map_tensors, tensors_of
+from hesskit._objective_checks import check_loss, check_mode, check_model
+from hesskit.data import as_dataset, normal_tensors
 from hesskit.params import layout_of, select_parameters
 
 LossFn = Callable[[Any, Any], torch.Tensor]
 Selection = Iterable[str | nn.Module] | str | nn.Module | None
-
-_BATCH_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)
-
-# The loss of a batch and the mean of its halves agree to this relative tolerance for a
-# batch-mean loss (float32 round-off is ~1e-7); a summed loss differs by the batch size.
-_MEAN_RTOL = 1e-4
 
 
 class Objective:
@@ -56,6 +55,8 @@ class Objective:
             :mod:`hesskit.data`); batches are weighted by their sizes.
         params: which parameters ``theta`` holds: None for every parameter with
             ``requires_grad``, else names and/or sub-modules of ``model``.
+        allow_train_mode: accept batch-dependent layers in train mode (for trainers; the
+            loss is then random or batch-dependent, and has no Hessian).
 
     Raises:
         TypeError: if ``model`` is not a module, ``loss_fn`` not callable, or the data or
@@ -72,8 +73,17 @@ class Objective:
         5.0
     """
 
-    def __init__(self, model: nn.Module, loss_fn: LossFn, data: Any, *, params: Selection = None):
-        self._batch_dependent = check_model(model)
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        data: Any,
+        *,
+        params: Selection = None,
+        allow_train_mode: bool = False,
+    ):
+        self.allow_train_mode = _checks.check_bool("allow_train_mode", allow_train_mode)
+        self._batch_dependent = check_model(model, allow_train_mode=allow_train_mode)
         self.model = model
         self.loss_fn = _checks.check_callable("loss_fn", loss_fn, usage="loss_fn(outputs, targets)")
         self.theta = select_parameters(model, params)
@@ -83,9 +93,12 @@ class Objective:
             name: p.detach() for name, p in model.named_parameters() if name not in self.theta
         }
         self._buffers = {name: b.detach() for name, b in model.named_buffers()}
-        self.dataset, first_batch = as_dataset(data, dtype=self.dtype, device=self.device)
-        with autograd_allowed():
-            self._check_loss(*_normal_tensors(first_batch))
+        self._buffer_copies = _copies(self._buffers)
+        self.dataset, probe = as_dataset(data, dtype=self.dtype, device=self.device)
+        if not any(module.training for _, module in self._batch_dependent):
+            # (a train-mode forward is random or batch-dependent: nothing to compare)
+            num_batches = len(self.dataset.batch_sizes)
+            check_loss(self, *normal_tensors(probe), num_batches=num_batches)
 
     @property
     def num_parameters(self) -> int:
@@ -114,9 +127,10 @@ class Objective:
         """The model's outputs on ``inputs`` with the selected parameters set to ``theta``.
 
         Inputs that are a tuple or list are passed as positional arguments, a dict as
-        keyword arguments. Buffers go in as clones, so a forward cannot write the model's.
+        keyword arguments. Buffers go in as copies (refreshed on every pass), so a forward
+        cannot write the model's.
         """
-        tensors = {**self._fixed, **{k: b.clone() for k, b in self._buffers.items()}, **theta}
+        tensors = {**self._fixed, **self._buffer_copies, **theta}
         if isinstance(inputs, Mapping):
             return functional_call(self.model, tensors, (), dict(inputs))
         args = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
@@ -134,8 +148,9 @@ class Objective:
                 yields other batches than on its first pass.
         """
         self.check_mode()
+        self._buffer_copies = _copies(self._buffers)  # the model's current buffers
         for index, weight, inputs, targets in self.dataset.weighted_batches():
-            yield index, weight, *_normal_tensors((inputs, targets))
+            yield index, weight, *normal_tensors((inputs, targets))
 
     def loss(self, theta: torch.Tensor | None = None) -> torch.Tensor:
         """The mean loss over all samples at the flat vector ``theta`` (default: current).
@@ -155,10 +170,10 @@ class Objective:
         Raises:
             ValueError: if ``theta`` is malformed or a batch's gradient is not finite.
         """
-        flat = self.layout.flatten(self._named(theta))
-        total = torch.zeros_like(flat)
         finite = []
         with autograd_allowed():
+            flat = self.layout.flatten(self._named(theta))
+            total = torch.zeros_like(flat)
             for _, weight, inputs, targets in self.batches():
                 leaf = flat.detach().requires_grad_()
                 loss = self.batch_loss(self.layout.unflatten(leaf), inputs, targets)
@@ -177,85 +192,12 @@ class Objective:
 
     def check_mode(self) -> None:
         """Raise if a batch-dependent layer of the model is now in train mode."""
-        training = [name for name, module in self._batch_dependent if module.training]
-        if training:
-            raise ValueError(_train_mode_message(training))
-
-    def _check_loss(self, inputs: Any, targets: Any) -> None:
-        """On one batch: a scalar loss, a batch mean, targets that do not broadcast."""
-        with torch.no_grad():
-            try:
-                outputs = self.outputs(self.theta, inputs)
-            except TypeError as error:
-                msg = (
-                    f"the model cannot be called on the first batch's inputs ({error}); "
-                    "inputs that are a tuple or list go to the model as positional "
-                    "arguments, a dict as keyword arguments"
-                )
-                raise TypeError(msg) from error
-            _check_targets_shape(outputs, targets)
-            loss = self.loss_fn(outputs, targets)
-            advice = "the mean over the batch (with a torch loss, reduction='mean')"
-            _checks.check_scalar_result("loss_fn", loss, advice=advice)
-            size = batch_size(inputs)
-            if size < 2:
-                return
-            half = size // 2
-            first = self.batch_loss(self.theta, *_rows((inputs, targets), slice(0, half)))
-            second = self.batch_loss(self.theta, *_rows((inputs, targets), slice(half, size)))
-        _check_batch_mean(float(loss), float(first), float(second), half, size)
+        if not self.allow_train_mode:
+            check_mode(self._batch_dependent)
 
 
-def _rows(batch: Any, rows: slice) -> Any:
-    return map_tensors(lambda t: t[rows], batch)
-
-
-def _check_targets_shape(outputs: Any, targets: Any) -> None:
-    if not (isinstance(outputs, torch.Tensor) and isinstance(targets, torch.Tensor)):
-        return
-    if not targets.is_floating_point() or outputs.shape == targets.shape:
-        return
-    try:
-        broadcast = torch.broadcast_shapes(outputs.shape, targets.shape)
-    except RuntimeError:  # not an elementwise comparison: the loss decides
-        return
-    if broadcast != outputs.shape:
-        msg = (
-            f"targets of shape {tuple(targets.shape)} broadcast against the model's outputs "
-            f"of shape {tuple(outputs.shape)} to {tuple(broadcast)}: an elementwise loss "
-            "would compare every output with every target. Reshape the targets to "
-            f"{tuple(outputs.shape)}"
-        )
-        raise ValueError(msg)
-
-
-def _check_batch_mean(loss: float, first: float, second: float, half: int, size: int) -> None:
-    """Raise unless the batch's loss is the size-weighted mean of its halves' losses."""
-    if not all(math.isfinite(v) for v in (loss, first, second)):
-        return  # the first product names the non-finite batch
-    mean = (half * first + (size - half) * second) / size
-    scale = max(abs(loss), abs(first), abs(second))
-    if abs(loss - mean) <= _MEAN_RTOL * scale or scale == 0:
-        return
-    if abs(loss - (first + second)) <= _MEAN_RTOL * scale:
-        kind = "the sum over the batch (reduction='sum'?)"
-    else:
-        kind = "neither the mean nor the sum over the batch"
-    msg = (
-        f"loss_fn must return the mean over the batch, but on the first batch it looks like "
-        f"{kind}: loss of the batch {loss:.6g}, size-weighted mean of the losses of its two "
-        f"halves {mean:.6g}. Pass reduction='mean', or divide by the batch size; the "
-        "curvature is that of the mean loss over all samples"
-    )
-    raise ValueError(msg)
-
-
-def _normal_tensors(batch: Any) -> Any:
-    """``batch`` with inference tensors replaced by normal copies (autograd can save those)."""
-    if not any(t.is_inference() for t in tensors_of(batch)):
-        return batch
-    with torch.inference_mode(False):
-        return map_tensors(lambda t: t.clone() if t.is_inference() else t, batch)
+def _copies(buffers: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {name: buffer.clone() for name, buffer in buffers.items()}
 
 
 @contextlib.contextmanager
@@ -263,49 +205,6 @@ def autograd_allowed() -> Iterator[None]:
     """Autograd on, even inside ``torch.inference_mode()`` or ``torch.no_grad()``."""
     with torch.inference_mode(False), torch.enable_grad():
         yield
-
-
-def check_model(model: Any) -> list[tuple[str, nn.Module]]:
-    """Reject non-modules and batch-dependent layers; return those layers (named).
-
-    Raises:
-        TypeError: if ``model`` is not an ``nn.Module``.
-        ValueError: if a BatchNorm or dropout layer is in training mode, or a BatchNorm
-            keeps no running statistics.
-    """
-    _checks.check_module("model", model)
-    layers: list[tuple[str, nn.Module]] = [
-        (name or type(model).__name__, module)
-        for name, module in model.named_modules()
-        if isinstance(module, _BATCH_DEPENDENT)
-    ]
-    no_running = [
-        name
-        for name, module in layers
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and not module.track_running_stats
-    ]
-    if no_running:
-        msg = (
-            f"model has BatchNorm layers without running statistics ({', '.join(no_running)}; "
-            "track_running_stats=False): they normalise with the statistics of each batch "
-            "even in eval mode, so the loss depends on how the data is batched and its "
-            "Hessian is not a property of the parameters. Use track_running_stats=True"
-        )
-        raise ValueError(msg)
-    training = [name for name, module in layers if module.training]
-    if training:
-        raise ValueError(_train_mode_message(training))
-    return layers
-
-
-def _train_mode_message(names: list[str]) -> str:
-    return (
-        f"model is in train mode with batch-dependent layers ({', '.join(names)}): "
-        "BatchNorm statistics and dropout masks change with every batch, so the loss is "
-        "not a fixed function of the parameters and its Hessian is not defined. Call "
-        "model.eval() (hesskit never changes the mode of your model, and checks it on "
-        "every product)"
-    )
 
 
 def shared_dtype_device(theta: dict[str, torch.Tensor]) -> tuple[torch.dtype, torch.device]:

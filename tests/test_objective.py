@@ -128,7 +128,7 @@ class TestErrors:
             return F.cross_entropy(outputs, targets) ** 2
 
         with pytest.raises(ValueError, match="neither the mean nor the sum over the batch"):
-            hesskit.Objective(model, squared_mean, (X, Y))
+            hesskit.Objective(model, squared_mean, _batches(X, Y, [12, 12]))
 
     def test_loss_not_a_tensor(self):
         model, X, Y = CASES["mlp-tanh"].build(F64)

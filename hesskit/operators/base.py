@@ -168,8 +168,8 @@ class DenseOperator(LinearOperator):
     """A symmetric square tensor seen as an operator (small problems, tests, baselines).
 
     Raises:
-        ValueError: if ``matrix`` is not square, or not symmetric to within
-            ``sqrt(eps) * max|matrix|`` (round-off of an assembled Hessian passes).
+        ValueError: if ``matrix`` is not square, holds NaN or inf, or is not symmetric to
+            within ``sqrt(eps) * max|matrix|`` (round-off of an assembled Hessian passes).
         TypeError: if ``matrix`` is not floating point.
     """
 
@@ -188,6 +188,9 @@ class DenseOperator(LinearOperator):
 def _check_symmetric(matrix: torch.Tensor) -> None:
     if matrix.device.type == "meta":  # no values to check
         return
+    if not bool(torch.isfinite(matrix).all()):
+        msg = "op holds NaN or inf; an eigensolver on it would return NaN"
+        raise ValueError(msg)
     tolerance = math.sqrt(torch.finfo(matrix.dtype).eps) * float(matrix.abs().max())
     asymmetry = float((matrix - matrix.T).abs().max())
     if not asymmetry <= tolerance:
@@ -214,11 +217,17 @@ def _check_shape(shape: Any) -> tuple[int, int]:
 
 
 def _check_device(device: Any) -> torch.device:
+    """``device`` as tensors report it: ``cpu`` without an index, CUDA with one."""
     try:
-        return torch.device(device)
+        resolved = torch.device(device)
     except (TypeError, RuntimeError) as error:
         msg = f"device must be a torch.device or a device string such as 'cuda:0', got {device!r}"
         raise TypeError(msg) from error
+    if resolved.type == "cpu":
+        return torch.device("cpu")
+    if resolved.type == "cuda" and resolved.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return resolved
 
 
 def _operand(other: Any, symbol: str) -> LinearOperator:

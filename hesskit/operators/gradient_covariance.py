@@ -16,6 +16,7 @@ import torch
 from torch.func import grad, vmap
 
 from hesskit import _checks
+from hesskit.data import map_tensors
 from hesskit.objective import Objective
 from hesskit.operators._model import ModelCurvature
 from hesskit.operators.base import LinearOperator
@@ -61,12 +62,8 @@ class MeanGradientOuterProduct(LinearOperator):
 
 
 def _as_batch_of_one(part: Any) -> Any:
-    """One sample (a tensor, or a tuple or dict of tensors) as a batch of size one."""
-    if isinstance(part, dict):
-        return {key: _as_batch_of_one(value) for key, value in part.items()}
-    if isinstance(part, (tuple, list)):
-        return type(part)(_as_batch_of_one(p) for p in part)
-    return part.unsqueeze(0) if isinstance(part, torch.Tensor) else part
+    """One sample (a tensor, or a nest of tuples and dicts of tensors) as a batch of one."""
+    return map_tensors(lambda t: t.unsqueeze(0), part)
 
 
 def gradient_covariance(

@@ -78,8 +78,9 @@ class ModelHessian(ModelCurvature):
             if self.method != "cached_graph" or not self._graphs:
                 return super()._matmat(block)
             return self._cached_matmat(block)
-        except ValueError:
-            self._graphs.clear()  # nothing non-finite stays cached for a retry
+        except BaseException:
+            # nothing half-built or non-finite stays cached for a retry
+            self._graphs.clear()
             raise
 
     def _cached_matmat(self, block: torch.Tensor) -> torch.Tensor:

@@ -213,9 +213,9 @@ def _train(model, loss_fn, data, make_optimizer, *, sampling, options) -> TrainR
     _checks.check_module("model", model)
     inputs, targets = _checks.check_tensor_pair("data", data)
     trained = copy.deepcopy(model)
-    # the full loss, and every check of model, loss and data, as the operators see them;
-    # its parameters are views of the trained copy's, so it follows every step
-    objective = Objective(trained, loss_fn, (inputs, targets))
+    # the full loss, and the checks of loss and data, as the operators see them (a model
+    # may train in train mode); its parameters are views of the trained copy's
+    objective = Objective(trained, loss_fn, (inputs, targets), allow_train_mode=True)
     optimizer = make_optimizer([p for p in trained.parameters() if p.requires_grad])
     batches = _batches(inputs.shape[0], sampling, inputs.device)
     target, every, max_steps = options["target_loss"], options["eval_every"], options["max_steps"]
