@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hesskit.eigen import EigenResult, eigsh
-from hesskit.eigen.lanczos import _lanczos_step, _ritz_pairs, _thick_restart, _wanted_order
-from hesskit.eigen.result import default_tol
+from hesskit.eigen.lanczos import _lanczos_step, _ritz_pairs, _thick_restart
+from hesskit.eigen.result import default_tol, wanted_order
 from tests.matrices import CountingOperator, spectral_matrix
 
 F64 = torch.float64
@@ -18,7 +18,7 @@ F64 = torch.float64
 
 def expected_order(eigenvalues: torch.Tensor, which: str) -> torch.Tensor:
     """Eigenvalues sorted the way eigsh returns them for ``which``."""
-    return eigenvalues[torch.as_tensor(_wanted_order(eigenvalues.cpu().numpy(), which))]
+    return eigenvalues[torch.as_tensor(wanted_order(eigenvalues.cpu().numpy(), which))]
 
 
 def assert_matches(matrix: torch.Tensor, result: EigenResult, which: str) -> None:
@@ -37,7 +37,7 @@ def assert_matches(matrix: torch.Tensor, result: EigenResult, which: str) -> Non
     bound = torch.where(gaps > residuals, residuals**2 / (gaps - residuals), residuals)
     error = (values - expected).abs()
     assert bool((error <= torch.minimum(bound, residuals) + slack).all()), (error, bound)
-    assert np.array_equal(_wanted_order(values.numpy(), which), np.arange(k))
+    assert np.array_equal(wanted_order(values.numpy(), which), np.arange(k))
 
 
 @st.composite

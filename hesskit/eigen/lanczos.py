@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from hesskit import _checks
-from hesskit.eigen.result import EigenResult, default_tol
+from hesskit.eigen.block import block_lanczos
+from hesskit.eigen.result import EigenResult, default_tol, wanted_order
 from hesskit.operators.base import LinearOperator, as_operator
 
 # Columns of the basis rewritten at a time by a thick restart (see _thick_restart).
@@ -37,6 +38,7 @@ def eigsh(
     v0: torch.Tensor | None = None,
     generator: torch.Generator | int | None = None,
     exact_residuals: bool = False,
+    block_size: int = 1,
 ) -> EigenResult:
     """k extreme eigenpairs of a symmetric operator by thick-restart Lanczos.
 
@@ -56,10 +58,14 @@ def eigsh(
     nondeterministic kernels). A breakdown (an invariant subspace, ``beta ~ 0``)
     continues with a random vector from ``generator``, orthogonal to the basis.
 
-    Single-vector Krylov methods see one direction of each eigenspace: an eigenvalue of
-    multiplicity > 1 among the wanted ones may be returned once (each returned pair is
-    still a true eigenpair to its residual); use ``ncv = n`` or a block method if that
-    matters.
+    A single-vector Krylov space holds one direction of each eigenspace: an eigenvalue of
+    multiplicity > 1 among the wanted ones may come back as fewer copies (a triple 10 as
+    10, 10, then the next eigenvalue), with ``converged=True``: ``converged`` says that
+    every returned pair is an eigenpair to ``tol``, not that no eigenvalue was missed,
+    and ``ncv = n`` does not help (the Krylov space is invariant before the basis is
+    full). ``block_size=b`` runs block thick-restart Lanczos (:mod:`hesskit.eigen.block`)
+    instead, which finds every copy of an eigenvalue of multiplicity up to ``b``; its
+    residuals are always computed from the products.
 
     Args:
         op: symmetric operator (or square tensor) of size n.
@@ -83,6 +89,11 @@ def eigsh(
             bitwise the same result.
         exact_residuals: recompute the residuals, and decide ``converged``, with one
             product of the k Ritz vectors instead of reading them off the Lanczos relation.
+            (The block solver's residuals are exact already; it ignores this.)
+        block_size: the number of vectors per Krylov step, ``1 <= b``; 1 is
+            single-vector Lanczos, ``b > 1`` the block solver, one ``op.matmat`` of ``b``
+            columns per step (``ncv`` then defaults to ``min(n, max(2k + b, k + 3b, 20))``
+            and must be at least ``k + b``; ``v0``, if given, is the block's first column).
 
     Returns:
         An :class:`EigenResult`; ``num_matvecs`` counts every Lanczos step (plus the k
@@ -110,9 +121,10 @@ def eigsh(
     n = op.shape[0]
     k = _checks.check_k(k, n)
     which = _checks.check_which(which)
+    b = _checks.check_int_in_range("block_size", block_size, low=1, high=n - k)
     if ncv is None:
-        ncv = min(n, max(2 * k + 1, 20))
-    ncv = _checks.check_int_in_range("ncv", ncv, low=k + 1, high=n)
+        ncv = min(n, max(2 * k + 1, 20) if b == 1 else max(2 * k + b, k + 3 * b, 20))
+    ncv = _checks.check_int_in_range("ncv", ncv, low=k + b, high=n)
     tol = default_tol(op.dtype) if tol is None else _checks.check_positive_float("tol", tol)
     if max_matvecs is None:
         max_matvecs = max(1000, 50 * ncv)
@@ -120,6 +132,10 @@ def eigsh(
     exact_residuals = _checks.check_bool("exact_residuals", exact_residuals)
     gen = _checks.make_generator(generator, op.device)
     start = initial_vector(v0, op, gen)
+    if b > 1:
+        others = torch.randn(n, b - 1, generator=gen, dtype=op.dtype, device=op.device)
+        block = torch.cat([start.unsqueeze(1), others], dim=1)
+        return block_lanczos(op, block, k, which, tol, ncv, max(max_matvecs, k), gen)
     steps = max(max_matvecs - (k if exact_residuals else 0), k)
     return _thick_restart_lanczos(op, start, k, which, tol, ncv, steps, gen, exact_residuals)
 
@@ -206,7 +222,7 @@ class _RitzPairs(NamedTuple):
 def _ritz_pairs(proj: np.ndarray, size: int, which: str) -> _RitzPairs:
     """Ritz pairs of the leading ``size`` square of the projection."""
     theta, ritz = np.linalg.eigh(proj[:size, :size])
-    order = _wanted_order(theta, which)
+    order = wanted_order(theta, which)
     theta, ritz = theta[order], ritz[:, order]
     beta = abs(float(proj[size, size - 1]))
     return _RitzPairs(theta, ritz, beta * np.abs(ritz[size - 1]), beta)
@@ -276,15 +292,6 @@ def _random_direction(rows: torch.Tensor, generator: torch.Generator) -> torch.T
         vector = torch.addmv(vector, rows.mT, rows @ vector, alpha=-1)
     norm = torch.linalg.vector_norm(vector).clamp_min(torch.finfo(rows.dtype).tiny)
     return vector / norm
-
-
-def _wanted_order(theta: np.ndarray, which: str) -> np.ndarray:
-    """Indices of the Ritz values, most wanted first (ties keep eigh's order)."""
-    if which == "LA":
-        return np.argsort(-theta, kind="stable")
-    if which == "SA":
-        return np.argsort(theta, kind="stable")
-    return np.argsort(-np.abs(theta), kind="stable")
 
 
 def _thick_restart(rows: torch.Tensor, proj: np.ndarray, pairs: _RitzPairs, keep: int) -> int:

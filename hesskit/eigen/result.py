@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -42,3 +43,12 @@ class EigenResult:
 
     tol: float
     """The relative residual tolerance that was used."""
+
+
+def wanted_order(theta: np.ndarray, which: str) -> np.ndarray:
+    """Indices of the Ritz values, most wanted first (ties keep eigh's order)."""
+    if which == "LA":
+        return np.argsort(-theta, kind="stable")
+    if which == "SA":
+        return np.argsort(theta, kind="stable")
+    return np.argsort(-np.abs(theta), kind="stable")
