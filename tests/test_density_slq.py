@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from scipy.stats import wasserstein_distance
 
 from hesskit.density import SpectralDensity, spectral_density
+from hesskit.density.slq import memory_estimate
 from hesskit.trace_estimation import rademacher
 from tests.matrices import CountingOperator, spectral_matrix
 
@@ -208,3 +209,83 @@ def test_errors() -> None:
         result.density(grid[None])
     with pytest.raises(ValueError, match="num_points must be >= 2"):
         result.grid(1)
+
+
+# ---------------------------------------------------------------- samplers and memory-bounded modes
+
+
+@pytest.mark.parametrize("reorthogonalize", ["full", "none"])
+@pytest.mark.parametrize("probes_per_group", [None, 3])
+def test_memory_bounded_modes_match_the_dense_spectrum(reorthogonalize, probes_per_group):
+    eigenvalues = _bulk_plus_outliers()
+    matrix = spectral_matrix(eigenvalues)
+    result = spectral_density(
+        matrix, generator=0, reorthogonalize=reorthogonalize, probes_per_group=probes_per_group
+    )
+    spread = float(eigenvalues.max() - eigenvalues.min())
+    distance = wasserstein_distance(
+        result.nodes.reshape(-1).numpy(), eigenvalues.numpy(), u_weights=result.weights.reshape(-1)
+    )
+    assert distance / spread <= 5e-3  # measured 1.9e-3 with and without reorthogonalisation
+    probes = rademacher(500, 8, dtype=F64, generator=0) / math.sqrt(500)
+    hutchinson = 500 * torch.einsum("np,nm,mp->p", probes, matrix, probes).mean()
+    torch.testing.assert_close(result.trace_estimate(), hutchinson)
+
+
+def test_probe_groups_give_the_same_rules_to_round_off():
+    matrix = spectral_matrix(_spectrum(60, 3))
+    whole = spectral_density(matrix, num_probes=5, num_steps=20, generator=4)
+    grouped = spectral_density(matrix, num_probes=5, num_steps=20, generator=4, probes_per_group=2)
+    torch.testing.assert_close(grouped.nodes, whole.nodes, atol=1e-12, rtol=0)
+    torch.testing.assert_close(grouped.weights, whole.weights, atol=1e-12, rtol=0)
+
+
+def test_without_reorthogonalisation_the_weights_still_sum_to_one_despite_ghosts():
+    # few distinct, well separated eigenvalues and many steps: ghost copies appear
+    eigenvalues = torch.tensor([1.0] * 30 + [5.0] * 30 + [20.0] * 40, dtype=F64)
+    result = spectral_density(
+        spectral_matrix(eigenvalues),
+        num_probes=3,
+        num_steps=60,
+        generator=0,
+        reorthogonalize="none",
+    )
+    torch.testing.assert_close(result.weights.sum(1), torch.ones(3, dtype=F64), atol=1e-12, rtol=0)
+    for value, share in ((1.0, 0.3), (5.0, 0.3), (20.0, 0.4)):
+        near = (result.nodes - value).abs() < 1e-6
+        assert abs(float((result.weights * near).sum(1).mean()) - share) < 0.2
+
+
+@pytest.mark.parametrize("sampler", ["sphere", "gaussian"])
+def test_samplers_weights(sampler):
+    n, p = 50, 4
+    result = spectral_density(
+        spectral_matrix(_spectrum(n, 0)), num_probes=p, num_steps=10, generator=7, sampler=sampler
+    )
+    expected = torch.ones(p, dtype=F64)
+    if sampler == "gaussian":  # the rule of z / ||z||, weighted by ||z||^2 / n
+        z = torch.randn(n, p, generator=torch.Generator().manual_seed(7), dtype=F64)
+        expected = torch.linalg.vector_norm(z, dim=0) ** 2 / n
+    torch.testing.assert_close(result.weights.sum(1), expected, atol=1e-12, rtol=0)
+
+
+def test_memory_estimate_counts_the_basis_or_three_vectors():
+    full = memory_estimate(1000, num_probes=8, num_steps=90, dtype=F64)
+    assert full == 8 * 1000 * (8 * 91 + 8)
+    grouped = memory_estimate(1000, num_probes=8, num_steps=90, probes_per_group=2, dtype=F64)
+    assert grouped == 8 * 1000 * (2 * 91 + 8)
+    none = memory_estimate(1000, num_probes=8, num_steps=90, reorthogonalize="none", dtype=F64)
+    assert none == 8 * 1000 * (8 * 4 + 8)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"sampler": "normal"}, ValueError, "sampler must be one of"),
+        ({"reorthogonalize": "partial"}, ValueError, "reorthogonalize must be one of"),
+        ({"probes_per_group": 0}, ValueError, "probes_per_group must be >= 1"),
+    ],
+)
+def test_invalid_mode_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        spectral_density(torch.eye(3, dtype=F64), **kwargs)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hesskit.eigen import EigenResult, eigsh
-from hesskit.eigen.lanczos import _lanczos_step, _ritz_pairs, _thick_restart
+from hesskit.eigen.lanczos import LanczosState, _lanczos_step, _ritz_pairs, _thick_restart
 from hesskit.eigen.result import default_tol, wanted_order
 from tests.matrices import CountingOperator, spectral_matrix
 
@@ -84,9 +84,12 @@ def test_lanczos_relation_holds_before_and_after_a_thick_restart(chunk, monkeypa
     rows, proj = torch.zeros(m + 1, n, dtype=F64), np.zeros((m + 1, m + 1))
     rows[0] = torch.nn.functional.normalize(torch.randn(n, generator=gen, dtype=F64), dim=0)
 
+    state = LanczosState(rows, proj)
+
     def extend(start: int) -> None:
+        state.begin = start
         for j in range(start, m):
-            assert _lanczos_step(CountingOperator(matrix), rows, proj, j, start, gen)
+            assert _lanczos_step(CountingOperator(matrix), state, j, gen)
 
     def assert_relation() -> None:
         v, t, beta, f = rows[:m].T, torch.as_tensor(proj[:m, :m]), proj[m, m - 1], rows[m]

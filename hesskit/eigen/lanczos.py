@@ -13,6 +13,7 @@ restart of Wu & Simon (2000) keeps the wanted Ritz vectors plus extra ones and c
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -20,6 +21,7 @@ import torch
 
 from hesskit import _checks
 from hesskit.eigen.block import block_lanczos
+from hesskit.eigen.krylov import lanczos_extend, random_direction
 from hesskit.eigen.result import EigenResult, default_tol, wanted_order
 from hesskit.operators.base import LinearOperator, as_operator
 
@@ -137,7 +139,8 @@ def eigsh(
         block = torch.cat([start.unsqueeze(1), others], dim=1)
         return block_lanczos(op, block, k, which, tol, ncv, max(max_matvecs, k), gen)
     steps = max(max_matvecs - (k if exact_residuals else 0), k)
-    return _thick_restart_lanczos(op, start, k, which, tol, ncv, steps, gen, exact_residuals)
+    wanted = Wanted(k, which, tol, ncv, steps, exact_residuals)
+    return _thick_restart_lanczos(op, LanczosState.starting_from(start, ncv), wanted, gen)
 
 
 def initial_vector(v0: Any, op: LinearOperator, generator: torch.Generator) -> torch.Tensor:
@@ -148,62 +151,90 @@ def initial_vector(v0: Any, op: LinearOperator, generator: torch.Generator) -> t
     return _checks.check_start_vector("v0", v0, n=n, dtype=op.dtype, device=op.device)
 
 
+@dataclass(frozen=True)
+class Wanted:
+    """What a thick-restart Lanczos run is asked for (validated by :func:`eigsh`)."""
+
+    k: int
+    which: str
+    tol: float
+    ncv: int
+    budget: int
+    """Lanczos steps (operator columns) at most."""
+    exact_residuals: bool
+
+
+@dataclass
+class LanczosState:
+    """The factorisation ``A V_m = V_m T_m + beta_m f e_m^T`` under construction.
+
+    The basis is stored one vector per row and used through its ``(n, ncv + 1)`` view
+    ``rows.mT``: every pass over it (projections, restarts) then reads contiguous memory.
+    The projection ``T`` lives on the host in float64, where its ``eigh`` is cheaper than
+    on a GPU.
+    """
+
+    rows: torch.Tensor
+    """``(ncv + 1, n)``: the orthonormal basis, then the next Lanczos vector."""
+    proj: np.ndarray
+    """``(ncv + 1, ncv + 1)``: ``T`` (tridiagonal, with an arrowhead after a restart)."""
+    begin: int = 0
+    """The first step of the current cycle (the number of kept Ritz vectors)."""
+    used: int = 0
+    """Operator columns applied so far."""
+    scale: float = 0.0
+    """The running estimate of ``||A||`` of the breakdown test."""
+    degenerate: bool = False
+    """Whether a breakdown or a numerically invariant Krylov space was met."""
+
+    @classmethod
+    def starting_from(cls, start: torch.Tensor, ncv: int) -> LanczosState:
+        """An empty factorisation whose first basis vector is ``start`` normalised."""
+        rows = start.new_zeros(ncv + 1, start.shape[0])
+        rows[0] = start / torch.linalg.vector_norm(start)
+        return cls(rows, np.zeros((ncv + 1, ncv + 1)))
+
+
 def _thick_restart_lanczos(
-    op: LinearOperator,
-    start: torch.Tensor,
-    k: int,
-    which: str,
-    tol: float,
-    ncv: int,
-    budget: int,
-    generator: torch.Generator,
-    exact_residuals: bool,
+    op: LinearOperator, state: LanczosState, wanted: Wanted, generator: torch.Generator
 ) -> EigenResult:
     """Lanczos cycles of ``ncv`` columns with thick restarts until converged or spent.
 
-    The basis lives on the operator's device; the projection ``T`` (at most ``ncv + 1``
-    square) lives on the host in float64, where its ``eigh`` is cheaper than on a GPU.
     Convergence is tested after every step that extends the Krylov space, so no product
     is spent once the wanted pairs have converged; a cycle that has not converged restarts
     when its basis is full. Once a step has broken down or left ``beta_m`` below
     ``tol * scale`` (a numerically invariant Krylov space, where every Ritz pair looks
     converged), the test waits for full bases: the fresh directions that continue the
-    basis can still reveal further copies of a repeated eigenvalue, and with
-    ``ncv == n`` the answer is exact.
+    basis can still reveal further copies of a repeated eigenvalue.
     """
-    n = op.shape[0]
-    # The basis is stored one vector per row and used through its (n, ncv + 1) view
-    # ``rows.mT``: every pass over it (projections, restarts) then reads contiguous memory.
-    rows = start.new_zeros(ncv + 1, n)
-    proj = np.zeros((ncv + 1, ncv + 1))
-    rows[0] = start / torch.linalg.vector_norm(start)
-    scale = 0.0
-    begin, used = 0, 0
-    degenerate = False  # a breakdown or a numerically invariant Krylov space was met
+    n, k, tol = op.shape[0], wanted.k, wanted.tol
+    ritz_scale = 0.0
     while True:
-        stop = min(ncv, begin + budget - used)
-        for size in range(begin + 1, stop + 1):
-            degenerate |= not _lanczos_step(op, rows, proj, size - 1, begin, generator)
-            used += 1
-            if size < stop and (degenerate or size < k):
+        stop = min(wanted.ncv, state.begin + wanted.budget - state.used)
+        for size in range(state.begin + 1, stop + 1):
+            state.degenerate |= not _lanczos_step(op, state, size - 1, generator)
+            state.used += 1
+            if size < stop and (state.degenerate or size < k):
                 continue
-            pairs = _ritz_pairs(proj, size, which)
-            scale = max(scale, float(np.abs(pairs.values).max()))
-            degenerate |= pairs.beta <= tol * scale
-            converged = bool((pairs.residuals[:k] <= tol * scale).all())
-            if converged and (size == stop or not degenerate):
+            pairs = _ritz_pairs(state.proj, size, wanted.which)
+            ritz_scale = max(ritz_scale, float(np.abs(pairs.values).max()))
+            state.degenerate |= pairs.beta <= tol * ritz_scale
+            converged = bool((pairs.residuals[:k] <= tol * ritz_scale).all())
+            if converged and (size == stop or not state.degenerate):
                 break
-        if converged or used >= budget or size == n:
+        if converged or state.used >= wanted.budget or size == n:
             break
-        begin = _thick_restart(rows, proj, pairs, k + (ncv - k) // 2)
+        keep = k + (wanted.ncv - k) // 2
+        state.begin = _thick_restart(state.rows, state.proj, pairs, keep)
+    rows = state.rows
     values = _on(rows, pairs.values[:k])
     vectors = (_on(rows, pairs.vectors[:, :k]).mT @ rows[:size]).mT
-    if not exact_residuals:
+    if not wanted.exact_residuals:
         residuals = _on(rows, pairs.residuals[:k])
-        return EigenResult(values, vectors, residuals, used, converged, tol)
+        return EigenResult(values, vectors, residuals, state.used, converged, tol)
     residuals = torch.linalg.vector_norm(op.matmat(vectors) - vectors * values, dim=0)
-    converged = bool((residuals <= tol * scale).all())
-    return EigenResult(values, vectors, residuals, used + k, converged, tol)
+    converged = bool((residuals <= tol * ritz_scale).all())
+    return EigenResult(values, vectors, residuals, state.used + k, converged, tol)
 
 
 class _RitzPairs(NamedTuple):
@@ -235,63 +266,38 @@ def _on(rows: torch.Tensor, array: np.ndarray) -> torch.Tensor:
 
 def _lanczos_step(
     op: LinearOperator,
-    rows: torch.Tensor,
-    proj: np.ndarray,
+    state: LanczosState,
     j: int,
-    start: int,
     generator: torch.Generator,
 ) -> bool:
-    """One Lanczos step: basis vector ``j + 1`` (row ``j + 1`` of ``rows``) and column ``j``
-    of ``T`` (``proj``); False when it broke down.
+    """One Lanczos step (:func:`hesskit.eigen.krylov.lanczos_extend`): basis vector
+    ``j + 1`` (row ``j + 1`` of ``state.rows``) and column ``j`` of ``T``; False when it
+    broke down, and a random direction orthogonal to the basis continues it.
 
-    The components of ``A v_j`` that are already known (``beta_{j-1} v_{j-1}``, or the
-    couplings to the kept Ritz vectors on the first step after a restart) and
-    ``alpha_j v_j`` are removed first; one classical Gram-Schmidt pass against the whole
-    basis then removes what rounding left (full reorthogonalisation, Parlett 1998, sec.
-    13.8), so each step reads the basis twice (classical Gram-Schmidt twice, CGS2, would
-    read it four times). A random vector is drawn only on breakdown.
+    One host synchronisation per step (every operator product already makes one).
     """
-    product = op.matmat(rows[j].unsqueeze(1))[:, 0]
-    # The first subtraction copies the product (the operator's output is never modified);
-    # the later ones work in place.
+    rows, proj, start = state.rows, state.proj, state.begin
+    product = op.matmat(rows[j].unsqueeze(1)).mT
+    previous = couplings = None
     if j > start:
-        image = torch.sub(product, rows[j - 1], alpha=float(proj[j - 1, j]))
+        previous = torch.full((1,), float(proj[j - 1, j]), dtype=rows.dtype, device=rows.device)
     elif j > 0:  # first step after a thick restart: the arrowhead couplings
-        image = torch.addmv(product, rows[:j].mT, _on(rows, proj[:j, j]), alpha=-1)
-    else:
-        image = product.clone()
-    alpha = rows[j] @ image
-    image.addcmul_(alpha, rows[j], value=-1)
-    coeffs = rows[: j + 1] @ image
-    image.addmv_(rows[: j + 1].mT, coeffs, alpha=-1)
-    beta = torch.linalg.vector_norm(image)
-    # One host synchronisation per step (every operator product already makes one).
-    diagonal, norm, removed = torch.stack(
-        [alpha + coeffs[j], beta, torch.linalg.vector_norm(coeffs)]
+        couplings = _on(rows, proj[:j, j]).unsqueeze(0)
+    step = lanczos_extend(
+        product, rows.unsqueeze(0), j, scale=state.scale, previous=previous, couplings=couplings
+    )
+    diagonal, norm, scale, extended = torch.cat(
+        [step.diagonal, step.beta, step.scale, step.extended.to(rows.dtype)]
     ).tolist()
-    # What is left of A v_j is a new direction (beta_j) plus rounding along the basis; one
-    # pass removes the rounding unless beta_j is no larger than it (the criterion of Daniel,
-    # Gragg, Kaufman and Stewart 1976, ||after|| <= ||before|| / 2, with ||before||^2 =
-    # ||after||^2 + ||coeffs||^2): then beta_j is at rounding level, so it is set to 0 (an
-    # invariant subspace) and a random direction continues the basis.
-    extended = 3 * norm**2 > removed**2
+    state.scale = scale
     if extended:
-        torch.div(image, beta, out=rows[j + 1])
+        torch.div(step.image[0], norm, out=rows[j + 1])
     else:
         norm = 0.0
-        rows[j + 1] = _random_direction(rows[: j + 1], generator)
+        rows[j + 1] = random_direction(rows[: j + 1], generator)
     proj[j, j] = diagonal
     proj[j + 1, j] = proj[j, j + 1] = norm
-    return extended
-
-
-def _random_direction(rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """A random unit vector orthogonal to the orthonormal ``rows`` (Gram-Schmidt twice)."""
-    vector = torch.randn(rows.shape[1], generator=generator, dtype=rows.dtype, device=rows.device)
-    for _ in range(2):
-        vector = torch.addmv(vector, rows.mT, rows @ vector, alpha=-1)
-    norm = torch.linalg.vector_norm(vector).clamp_min(torch.finfo(rows.dtype).tiny)
-    return vector / norm
+    return bool(extended)
 
 
 def _thick_restart(rows: torch.Tensor, proj: np.ndarray, pairs: _RitzPairs, keep: int) -> int:
