@@ -77,6 +77,19 @@ def double_backward_hvp(model, X, Y):
     return apply
 
 
+def cached_graph_hvp(model, X, Y):
+    """The strongest hand-written baseline (``shared/performance.md``): the first
+    backward's graph built once (``create_graph=True``, as PyHessian does for one batch),
+    then one ``autograd.grad(..., retain_graph=True)`` per product."""
+    t = w.torch()
+    model = copy.deepcopy(model)
+    params = _trainable(model)
+    grads = t.autograd.grad(w.loss_fn()(model(X), Y), params, create_graph=True)
+    return lambda vector: _flat(
+        t.autograd.grad(grads, params, _split(vector, params), retain_graph=True)
+    )
+
+
 def pyhessian_hvp(model, X, Y):
     """PyHessian: the first backward's graph kept (``gradsH``), one second backward each."""
     require("pyhessian")
@@ -144,7 +157,11 @@ def eigenthings_operator(model, X, Y):
     return op, count
 
 
+BASELINE = "baseline:cached-graph+scipy"
+"""The reference every hesskit time is a ratio to: cached-graph products + ARPACK."""
+
 PRODUCTS = {
+    "baseline:cached-graph": cached_graph_hvp,
     "peer:pyhessian": pyhessian_hvp,
     "peer:eigenthings": eigenthings_hvp,
     "peer:curvlinops": curvlinops_hvp,
@@ -246,6 +263,7 @@ def pyhessian_power(tol):
 
 
 TOP_K = {
+    BASELINE: scipy_over(cached_graph_hvp),
     "peer:torch.func+scipy": scipy_over(torch_func_hvp),
     "peer:double-backward+scipy": scipy_over(double_backward_hvp),
     "peer:backpack+scipy": scipy_over(backpack_hvp),

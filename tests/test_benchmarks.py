@@ -166,13 +166,14 @@ def test_summary_reads_asv_results_and_judges_each_target(tmp_path: Path) -> Non
     from benchmarks.summary import Run, targets, top_eigenvalues
 
     top = "bench_eigen.TopEigenvalues."
-    params = [["'W1'"], ["'hesskit.eigsh[auto]'", "'peer:a'", "'peer:b'"]]
+    solvers = ["'hesskit.eigsh[auto]'", "'peer:a'", "'peer:b'", "'baseline:cached-graph+scipy'"]
+    params = [["'W1'"], solvers]
     path = _results_file(
         tmp_path,
         {
-            top + "time_top10": [[0.05, 0.2, None], params, "v"],
-            top + "track_products": [[43, 49, 20], params, "v"],
-            top + "track_error_over_lambda1": [[4e-7, 1e-6, 0.09], params, "v"],
+            top + "time_top10": [[0.05, 0.2, None, 0.04], params, "v"],
+            top + "track_products": [[43, 49, 20, 49], params, "v"],
+            top + "track_error_over_lambda1": [[4e-7, 1e-6, 0.09, 5e-7], params, "v"],
         },
     )
     run = Run.load(path)
@@ -181,6 +182,9 @@ def test_summary_reads_asv_results_and_judges_each_target(tmp_path: Path) -> Non
     rows = "\n".join(targets(run))
     assert "| top-10 speed-up over the fastest peer, W1 (`peer:a`) | >= 2 | 4.00 | yes |" in rows
     assert "| top-10 speed-up over the fastest peer, W2 (`None`) | >= 2 | n/a | n/a |" in rows
+    baseline = "`baseline:cached-graph+scipy`"
+    assert f"| top-10 speed-up over {baseline}, W1 | >= 1 | 0.80 | **no** |" in rows
+    assert f"| top-10 products / {baseline}'s, W1 | <= 1 | 0.88 | yes |" in rows
     lines = top_eigenvalues(run)
     assert "| `peer:b` | (misses accuracy) / 20 / 9.0e-02 | skipped | skipped |" in lines
 
@@ -218,3 +222,15 @@ def test_figure_relates_each_solver_to_hesskit_and_drops_gated_times(tmp_path: P
     out = tmp_path / "top10.png"
     draw(ratios, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_gpu_table_runs_on_the_cpu_at_a_small_size(capsys) -> None:
+    """The GPU check's table script, as a smoke test on the CPU (no ResNet)."""
+    from benchmarks import gpu_table
+
+    gpu_table.main(
+        ["--device", "cpu", "--sizes", "1e3", "--samples", "64", "--repeat", "1", "--no-resnet"]
+    )
+    printed = capsys.readouterr().out
+    assert "| top-10 eigsh vs `baseline:cached-graph+scipy`, n = 1e3, 64 samples |" in printed
+    assert "| SLQ 8 x 90, reorthogonalize='none', n = 1e3 |" in printed

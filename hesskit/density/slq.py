@@ -178,6 +178,7 @@ def _lanczos(
     decouples. No host synchronisation inside the loop.
     """
     n, p = start.shape
+    eps = torch.finfo(start.dtype).eps
     basis = start.new_zeros(p, steps, n)
     basis[:, 0] = start.T
     alpha = start.new_zeros(p, steps)
@@ -190,9 +191,11 @@ def _lanczos(
             alpha[:, j] = (basis[:, j] * product).sum(dim=1)
             break
         previous = beta[:, j - 1] if j > 0 else None
-        step = lanczos_extend(product, basis, j, scale=scale, previous=previous)
-        alpha[:, j], scale = step.diagonal, step.scale
-        lengths = torch.where((lengths == steps) & ~step.extended, j + 1, lengths)
+        step = lanczos_extend(product, basis, j, previous=previous)
+        alpha[:, j] = step.diagonal
+        scale = torch.clamp(step.diagonal.abs() + step.beta, min=scale)
+        broken = is_rounding(step.beta, step.removed, scale, n=n, eps=eps)
+        lengths = torch.where((lengths == steps) & broken, j + 1, lengths)
         live = lengths == steps
         beta[:, j] = torch.where(live, step.beta, 0)
         normalised = step.image / torch.where(live, step.beta, 1)[:, None]
@@ -208,6 +211,7 @@ def _three_term_lanczos(
     The breakdown test is the shared one (:func:`is_rounding`) with nothing removed.
     """
     n, p = start.shape
+    eps = torch.finfo(start.dtype).eps
     current, previous = start.T.contiguous(), start.new_zeros(p, n)
     alpha = start.new_zeros(p, steps)
     beta = start.new_zeros(p, steps - 1)
@@ -224,7 +228,7 @@ def _three_term_lanczos(
         image = image - alpha[:, j, None] * current
         norm = torch.linalg.vector_norm(image, dim=1)
         scale = torch.clamp(alpha[:, j].abs() + norm, min=scale)
-        broken = is_rounding(norm, zero, scale, n=n)
+        broken = is_rounding(norm, zero, scale, n=n, eps=eps)
         lengths = torch.where((lengths == steps) & broken, j + 1, lengths)
         live = lengths == steps
         beta[:, j] = torch.where(live, norm, 0)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hesskit.eigen.krylov import is_rounding
 from hesskit.eigen.result import EigenResult, wanted_order
 from hesskit.operators.base import LinearOperator
 
@@ -97,7 +98,9 @@ def _orthonormal_block(
     before = torch.linalg.vector_norm(block, dim=0)
     block = _orthogonalised(block, basis)
     after = torch.linalg.vector_norm(block, dim=0)
-    lost = after <= 64 * eps * before.clamp_min(torch.finfo(block.dtype).tiny)
+    # the shared breakdown test (nothing of the recurrence was removed first, so only its
+    # absolute part applies): a column left at rounding level of its own norm is lost
+    lost = is_rounding(after, torch.zeros_like(after), before, n=block.shape[0], eps=eps)
     if bool(lost.any()):
         shape = (block.shape[0], int(lost.sum()))
         fresh = torch.randn(shape, generator=generator, dtype=block.dtype, device=block.device)

@@ -17,7 +17,7 @@ blocks (QR) and uses :func:`is_rounding` for the same decision.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 
@@ -31,10 +31,8 @@ class Extension(NamedTuple):
     """``(p,)``: ``alpha_j = v_j^T A v_j`` (with the reorthogonalisation's correction)."""
     beta: torch.Tensor
     """``(p,)``: ``||image||``, the new off-diagonal entry."""
-    extended: torch.Tensor
-    """``(p,)`` bool: False where the step broke down (the image is rounding)."""
-    scale: torch.Tensor
-    """``(p,)``: the running estimate of ``||A||``, ``max(scale, |alpha_j| + beta_j)``."""
+    removed: torch.Tensor
+    """``(p,)``: the norm of what the Gram-Schmidt pass removed (for :func:`is_rounding`)."""
 
 
 def lanczos_extend(
@@ -42,8 +40,7 @@ def lanczos_extend(
     rows: torch.Tensor,
     j: int,
     *,
-    scale: torch.Tensor | float,
-    previous: torch.Tensor | None = None,
+    previous: torch.Tensor | float | None = None,
     couplings: torch.Tensor | None = None,
 ) -> Extension:
     """Extend ``p`` Lanczos sequences by one step.
@@ -53,42 +50,41 @@ def lanczos_extend(
         rows: ``(p, m, n)`` with ``m > j``, each sequence's orthonormal basis as rows;
             row ``j`` is ``v_j``.
         j: the step.
-        scale: ``(p,)`` or a number, the running estimate of ``||A||`` from the earlier
-            steps (the returned ``scale``; 0 on the first step).
-        previous: ``(p,)``, ``beta_{j-1}`` (the coupling to row ``j - 1``), or None.
+        previous: ``beta_{j-1}`` (the coupling to row ``j - 1``), ``(p,)`` or one number
+            for all, or None.
         couplings: ``(p, j)``, the couplings to rows ``0..j-1`` after a thick restart (the
             arrowhead), or None.
 
     Returns:
-        An :class:`Extension`; the caller normalises the image into row ``j + 1`` (or
-        continues with a random direction, or stops, where it broke down).
+        An :class:`Extension`; the caller decides with :func:`is_rounding` whether the
+        step broke down, and normalises the image into row ``j + 1`` (or continues with a
+        random direction, or stops).
     """
     if couplings is not None:
         image = product - (rows[:, :j].mT @ couplings.unsqueeze(-1)).squeeze(-1)
-    elif previous is not None:
+    elif isinstance(previous, torch.Tensor):
         image = product - previous.unsqueeze(-1) * rows[:, j - 1]
+    elif previous is not None:
+        image = torch.sub(product, rows[:, j - 1], alpha=previous)
     else:
         image = product.clone()
+    # fused and in place: as few kernels as a single-vector step needs (small n is
+    # dispatch-bound), whatever p is
     current = rows[:, j]
-    alpha = (current * image).sum(dim=-1)
-    image -= alpha.unsqueeze(-1) * current
+    alpha = torch.linalg.vecdot(current, image)
+    image.addcmul_(alpha.unsqueeze(-1), current, value=-1)
     basis = rows[:, : j + 1]
-    removed = (basis @ image.unsqueeze(-1)).squeeze(-1)
-    image -= (basis.mT @ removed.unsqueeze(-1)).squeeze(-1)
+    coefficients = torch.bmm(basis, image.unsqueeze(-1)).squeeze(-1)
+    image.unsqueeze(-1).baddbmm_(basis.mT, coefficients.unsqueeze(-1), alpha=-1)
     beta = torch.linalg.vector_norm(image, dim=-1)
-    diagonal = alpha + removed[:, j]
-    scale = torch.clamp(diagonal.abs() + beta, min=scale)
-    lost = torch.linalg.vector_norm(removed, dim=-1)
-    extended = ~is_rounding(beta, lost, scale, n=rows.shape[-1])
-    return Extension(image, diagonal, beta, extended, scale)
+    removed = torch.linalg.vector_norm(coefficients, dim=-1)
+    return Extension(image, alpha + coefficients[:, j], beta, removed)
 
 
-def is_rounding(
-    norm: torch.Tensor, removed: torch.Tensor, scale: torch.Tensor | float, *, n: int
-) -> torch.Tensor:
+def is_rounding(norm: Any, removed: Any, scale: Any, *, n: int, eps: float) -> Any:
     """Whether a direction of norm ``norm``, left after removing ``removed`` along the
-    basis, is rounding rather than new (see the module docstring)."""
-    eps = torch.finfo(norm.dtype).eps
+    basis, is rounding rather than new (see the module docstring); ``scale`` estimates
+    ``||A||``. Numbers (decided on the host) or tensors (on the device) alike."""
     return (3 * norm**2 <= removed**2) | (norm <= 10 * math.sqrt(n) * eps * scale)
 
 

@@ -21,7 +21,7 @@ import torch
 
 from hesskit import _checks
 from hesskit.eigen.block import block_lanczos
-from hesskit.eigen.krylov import lanczos_extend, random_direction
+from hesskit.eigen.krylov import is_rounding, lanczos_extend, random_direction
 from hesskit.eigen.result import EigenResult, default_tol, wanted_order
 from hesskit.operators.base import LinearOperator, as_operator
 
@@ -278,18 +278,13 @@ def _lanczos_step(
     """
     rows, proj, start = state.rows, state.proj, state.begin
     product = op.matmat(rows[j].unsqueeze(1)).mT
-    previous = couplings = None
-    if j > start:
-        previous = torch.full((1,), float(proj[j - 1, j]), dtype=rows.dtype, device=rows.device)
-    elif j > 0:  # first step after a thick restart: the arrowhead couplings
-        couplings = _on(rows, proj[:j, j]).unsqueeze(0)
-    step = lanczos_extend(
-        product, rows.unsqueeze(0), j, scale=state.scale, previous=previous, couplings=couplings
-    )
-    diagonal, norm, scale, extended = torch.cat(
-        [step.diagonal, step.beta, step.scale, step.extended.to(rows.dtype)]
-    ).tolist()
-    state.scale = scale
+    previous = float(proj[j - 1, j]) if j > start else None
+    couplings = _on(rows, proj[:j, j]).unsqueeze(0) if start == j > 0 else None
+    step = lanczos_extend(product, rows.unsqueeze(0), j, previous=previous, couplings=couplings)
+    diagonal, norm, removed = torch.cat([step.diagonal, step.beta, step.removed]).tolist()
+    state.scale = max(state.scale, abs(diagonal) + norm)
+    eps = torch.finfo(rows.dtype).eps
+    extended = not is_rounding(norm, removed, state.scale, n=rows.shape[1], eps=eps)
     if extended:
         torch.div(step.image[0], norm, out=rows[j + 1])
     else:
@@ -297,7 +292,7 @@ def _lanczos_step(
         rows[j + 1] = random_direction(rows[: j + 1], generator)
     proj[j, j] = diagonal
     proj[j + 1, j] = proj[j, j + 1] = norm
-    return bool(extended)
+    return extended
 
 
 def _thick_restart(rows: torch.Tensor, proj: np.ndarray, pairs: _RitzPairs, keep: int) -> int:

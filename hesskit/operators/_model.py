@@ -17,7 +17,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from hesskit.objective import LossFn, Objective, Selection, autograd_allowed, raise_if_not_finite
+from hesskit.objective import (
+    LossFn,
+    Objective,
+    Selection,
+    autograd_allowed,
+    is_finite,
+    raise_if_not_finite,
+)
 from hesskit.operators.base import LinearOperator
 
 
@@ -58,7 +65,7 @@ def weighted_sum(products: Iterable[tuple[float, torch.Tensor]]) -> torch.Tensor
     result: torch.Tensor | None = None
     finite = []
     for weight, product in products:
-        finite.append(torch.isfinite(product).all())
+        finite.append(is_finite(product))
         if result is None:
             result = product if weight == 1.0 else product * weight
         else:
