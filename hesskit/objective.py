@@ -42,6 +42,8 @@ from hesskit.params import layout_of, select_parameters
 
 LossFn = Callable[[Any, Any], torch.Tensor]
 Selection = Iterable[str | nn.Module] | str | nn.Module | None
+Versions = tuple[tuple[int, int], ...]
+"""(storage address, version counter) of each tensor: what :meth:`Objective.versions` gives."""
 
 
 class Objective:
@@ -86,14 +88,11 @@ class Objective:
         self._batch_dependent = check_model(model, allow_train_mode=allow_train_mode)
         self.model = model
         self.loss_fn = _checks.check_callable("loss_fn", loss_fn, usage="loss_fn(outputs, targets)")
-        self.theta = select_parameters(model, params)
-        self.layout = layout_of(self.theta)
-        self.dtype, self.device = shared_dtype_device(self.theta)
-        self._fixed = {
-            name: p.detach() for name, p in model.named_parameters() if name not in self.theta
-        }
-        self._buffers = {name: b.detach() for name, b in model.named_buffers()}
-        self._buffer_copies = _copies(self._buffers)
+        selected = select_parameters(model, params)
+        self._names = tuple(selected)
+        self.layout = layout_of(selected)
+        self.dtype, self.device = shared_dtype_device(selected)
+        self._buffer_copies = _copies(self._state()[2])
         self.dataset, probe = as_dataset(data, dtype=self.dtype, device=self.device)
         if not any(module.training for _, module in self._batch_dependent):
             # (a train-mode forward is random or batch-dependent: nothing to compare)
@@ -110,18 +109,47 @@ class Objective:
         """The number of samples ``N`` the loss averages over."""
         return self.dataset.num_samples
 
+    @property
+    def theta(self) -> dict[str, torch.Tensor]:
+        """The selected parameters as they are in the model now (detached views).
+
+        Read from the model on every access, so that an in-place update, a
+        ``vector_to_parameters`` (which replaces ``.data``) or a new ``nn.Parameter``
+        under the same name is seen.
+        """
+        return self._state()[0]
+
     def parameters(self) -> torch.Tensor:
         """The selected parameters' current values as one flat vector (a copy)."""
         return self.layout.flatten(self.theta).clone()
 
-    def versions(self) -> tuple[int, ...]:
-        """Version counters of every tensor the loss depends on besides the data.
+    def versions(self) -> Versions:
+        """Storage and version counter of every tensor the loss depends on but the data.
 
-        An in-place update (an optimiser step, ``load_state_dict``) bumps them, so a
-        cache built from the model can tell that it is stale.
+        An in-place update (an optimiser step, ``load_state_dict``), new storage
+        (``vector_to_parameters``) or a new tensor changes them, so a cache built from the
+        model can tell that it is stale.
         """
-        tensors = (*self.theta.values(), *self._fixed.values(), *self._buffers.values())
-        return tuple(t._version for t in tensors)
+        return tuple((t.data_ptr(), t._version) for part in self._state() for t in part.values())
+
+    def _state(self) -> tuple[dict[str, torch.Tensor], ...]:
+        """(selected, other parameters, buffers) of the model now, detached."""
+        named = dict(self.model.named_parameters())
+        missing = [name for name in self._names if name not in named]
+        if missing:
+            msg = f"the model no longer has the parameters {missing} this objective was built on"
+            raise ValueError(msg)
+        selected = {name: named[name].detach() for name in self._names}
+        for (name, tensor), shape in zip(selected.items(), self.layout.shapes, strict=True):
+            if tensor.shape != shape:
+                msg = (
+                    f"parameter {name!r} now has shape {tuple(tensor.shape)}, not the "
+                    f"{tuple(shape)} this objective was built on; build a new one"
+                )
+                raise ValueError(msg)
+        fixed = {name: p.detach() for name, p in named.items() if name not in selected}
+        buffers = {name: b.detach() for name, b in self.model.named_buffers()}
+        return selected, fixed, buffers
 
     def outputs(self, theta: dict[str, torch.Tensor], inputs: Any) -> Any:
         """The model's outputs on ``inputs`` with the selected parameters set to ``theta``.
@@ -130,7 +158,7 @@ class Objective:
         keyword arguments. Buffers go in as copies (refreshed on every pass), so a forward
         cannot write the model's.
         """
-        tensors = {**self._fixed, **self._buffer_copies, **theta}
+        tensors = {**self._state()[1], **self._buffer_copies, **theta}
         if isinstance(inputs, Mapping):
             return functional_call(self.model, tensors, (), dict(inputs))
         args = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
@@ -148,7 +176,7 @@ class Objective:
                 yields other batches than on its first pass.
         """
         self.check_mode()
-        self._buffer_copies = _copies(self._buffers)  # the model's current buffers
+        self._buffer_copies = _copies(self._state()[2])  # the model's current buffers
         for index, weight, inputs, targets in self.dataset.weighted_batches():
             yield index, weight, *normal_tensors((inputs, targets))
 

@@ -12,7 +12,7 @@ from torch import nn
 
 import hesskit
 from hesskit.params import flatten_parameters
-from tests.cases import CASES
+from tests.cases import CASES, dense_loss_hessian
 
 F = nn.functional
 F64 = torch.float64
@@ -145,3 +145,24 @@ class TestErrors:
 
         objective = hesskit.Objective(model, summed, (X[:1], Y[:1]))  # sum == mean here
         torch.testing.assert_close(objective.loss(), F.cross_entropy(model(X[:1]), Y[:1]))
+
+
+@pytest.mark.parametrize("method", ["cached_graph", "double_backward", "forward_over_reverse"])
+def test_operators_follow_vector_to_parameters_and_new_parameters(method):
+    case = CASES["mlp-tanh"]
+    model, X, Y = case.build(F64)
+    H = hesskit.hessian(model, case.loss_fn, (X, Y), method=method)
+    v = torch.randn(H.shape[0], dtype=F64, generator=torch.Generator().manual_seed(0))
+    H @ v  # a cached graph, where the method keeps one
+    torch.nn.utils.vector_to_parameters(flatten_parameters(model) * 1.5, model.parameters())
+    torch.testing.assert_close(H @ v, dense_loss_hessian(model, case.loss_fn, X, Y) @ v)
+    model[2].weight = nn.Parameter(torch.zeros_like(model[2].weight))  # a new Parameter
+    torch.testing.assert_close(H @ v, dense_loss_hessian(model, case.loss_fn, X, Y) @ v)
+
+
+def test_a_parameter_replaced_by_another_shape_is_named():
+    model, X, Y = CASES["mlp-tanh"].build(F64)
+    objective = hesskit.Objective(model, F.cross_entropy, (X, Y))
+    model[2].weight = nn.Parameter(torch.zeros(4, 6, dtype=F64))
+    with pytest.raises(ValueError, match=r"parameter '2.weight' now has shape \(4, 6\)"):
+        objective.loss()

@@ -17,7 +17,7 @@ from torch.func import grad, vmap
 
 from hesskit import _checks
 from hesskit.data import map_tensors
-from hesskit.objective import Objective
+from hesskit.objective import Objective, Versions
 from hesskit.operators._model import ModelCurvature
 from hesskit.operators.base import LinearOperator
 
@@ -52,7 +52,7 @@ class MeanGradientOuterProduct(LinearOperator):
         super().__init__((n, n), dtype=objective.dtype, device=objective.device)
         self.objective = objective
         self._gradient: torch.Tensor | None = None
-        self._versions: tuple[int, ...] = ()
+        self._versions: Versions = ()
 
     def _matmat(self, block: torch.Tensor) -> torch.Tensor:
         if self._gradient is None or self._versions != self.objective.versions():

@@ -45,7 +45,7 @@ import torch
 from torch.func import grad, jvp
 
 from hesskit import _checks
-from hesskit.objective import autograd_allowed, is_finite, raise_if_not_finite
+from hesskit.objective import Versions, autograd_allowed, is_finite, raise_if_not_finite
 from hesskit.operators._model import ModelCurvature, weighted_sum
 from hesskit.operators.base import LinearOperator, map_columns
 
@@ -67,7 +67,7 @@ class ModelHessian(ModelCurvature):
             one_batch = len(self.objective.dataset.batch_sizes) == 1
             self.method = "cached_graph" if one_batch else "double_backward"
         self._graphs: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._graph_versions: tuple[int, ...] = ()
+        self._graph_versions: Versions = ()
 
     def _matmat(self, block: torch.Tensor) -> torch.Tensor:
         # an in-place update of the model (an optimiser step, load_state_dict) bumps the
