@@ -38,3 +38,89 @@ SAGUN2017_OUTLIER_COUNTS: dict[tuple[int, int], Reference] = {
     ),
 }
 """Outlier counts of Sagun et al. (2017), keyed by ``(k, counting rule 1..3)``."""
+
+SAGUN2017_NEGATIVE_EIGENVALUE = Reference(
+    value=-7e-5,
+    source=_SEGDB + ", section 3 (the spectrum at the end of training)",
+    note=(
+        "the negative eigenvalues that remain at the end of training, about -7e-5 against "
+        "outliers of about 8e-2 (a ratio of about 1e-3); as transcribed in the project's "
+        "shared/claims.md, not read off the paper's figure here"
+    ),
+)
+"""Sagun et al. (2017): the size of the negative eigenvalues left at the end of training."""
+
+_CKLKT = (
+    "Cohen, Kaur, Li, Kolter, Talwalkar (2021), Gradient descent on neural networks "
+    "typically occurs at the edge of stability, ICLR 2021, arXiv:2103.00065"
+)
+
+COHEN2021_EDGE = Reference(
+    value=1.0,
+    source=_CKLKT + ", abstract and Figure 1 caption",
+    note=(
+        "lambda_max * eta / 2 at the edge of stability: the sharpness 'hovers just above' "
+        "2/eta (abstract), 'right at, or just above, this value' (Figure 1); the paper gives "
+        "no tolerance, so a claim's band around 1 is that claim's own choice"
+    ),
+)
+"""The edge of stability of Cohen et al. (2021): sharpness times step size over 2."""
+
+COHEN2021_SETUP = Reference(
+    value=5000,
+    source=_CKLKT + ", section 3, Figure 1",
+    note=(
+        "training samples of the main setting: a 5,000-sample subset of CIFAR-10, a "
+        "fully connected tanh network with two hidden layers, the squared loss on one-hot "
+        "targets, full-batch GD at several step sizes (the width, 200, is transcribed from "
+        "the paper's appendix from memory and was not re-checked against the text)"
+    ),
+)
+"""The main experimental setting of Cohen et al. (2021)."""
+
+_DPGCGB = (
+    "Dauphin, Pascanu, Gulcehre, Cho, Ganguli, Bengio (2014), Identifying and attacking "
+    "the saddle point problem in high-dimensional non-convex optimization, NeurIPS 2014, "
+    "arXiv:1406.2572"
+)
+_PB = (
+    "Pennington, Bahri (2017), Geometry of neural network loss surfaces via random matrix "
+    "theory, ICML 2017 (PMLR 70)"
+)
+
+DAUPHIN2014_INDEX_GROWS = Reference(
+    value=1.0,
+    source=_DPGCGB + ", section 4, figure 1",
+    note=(
+        "qualitative (value 1 = 'yes'): the critical points that Newton's method finds on "
+        "small MLPs (down-sampled MNIST and CIFAR-10) lie on a rising curve of training "
+        "error against index, the fraction of negative Hessian eigenvalues; no number is "
+        "transcribed (the figure was not re-read here)"
+    ),
+)
+"""Dauphin et al. (2014): the index of critical points rises with their training error."""
+
+PENNINGTON2017_INDEX_EXPONENT = Reference(
+    value=1.5,
+    source=_PB + ", abstract and the section on the index of critical points",
+    note=(
+        "for critical points of small index the index grows as |epsilon - epsilon_c|^(3/2), "
+        "epsilon the energy (loss) and epsilon_c the energy where the index vanishes; "
+        "predicted by their random-matrix model and supported by their simulations "
+        "(abstract: 'the number of negative eigenvalues scales like the 3/2 power of the "
+        "energy')"
+    ),
+)
+"""Pennington and Bahri (2017): the exponent of the index against the energy above epsilon_c."""
+
+PENNINGTON2017_WIDTH = Reference(
+    value=16,
+    source=_PB + ", experiments section",
+    note=(
+        "single-hidden-layer tanh networks of width n = 16, also the input and output "
+        "dimension, on standard normal random inputs and targets (a memorisation task), "
+        "critical points found by minimising the squared gradient norm; transcribed from a "
+        "third-party summary of the paper's experimental setup, not from the paper itself"
+    ),
+)
+"""Pennington and Bahri (2017): the width of their single-hidden-layer networks."""

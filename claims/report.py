@@ -90,6 +90,19 @@ class ClaimRecord:
             raise ValueError(msg)
 
 
+def interval_fields(interval: Any) -> dict[str, float | None]:
+    """``estimate``, ``low``, ``high`` and ``p_value`` of a :class:`claims.stats.Interval`
+    (or anything with those attributes), to spread into a :class:`ClaimRecord` or
+    :class:`Control`: ``Control(name=..., **interval_fields(ratio), rule=..., fired=...)``.
+    """
+    return {
+        "estimate": interval.estimate,
+        "low": interval.low,
+        "high": interval.high,
+        "p_value": getattr(interval, "p_value", None),
+    }
+
+
 def decide(holds: bool, fails: bool) -> str:
     """``"holds"`` or ``"fails"`` when exactly one is true, else ``"undecided"``."""
     if holds and not fails:

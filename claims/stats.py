@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -235,8 +236,12 @@ def seeds_for_mean_interval(
     confidence: float = CONFIDENCE,
     power: float = 0.9,
     max_seeds: int = 200,
+    resolution: float | None = None,
 ) -> int:
     """The fewest runs for which a t-interval of the mean clears a ``margin`` with ``power``.
+
+    A pilot without spread is sized with ``sd = resolution`` (the statistic's smallest
+    step); without one it raises, rather than pass any design as powered.
 
     ``margin`` is the distance between the expected mean (from the pilot) and the rule's
     threshold, ``sd`` the pilot's standard deviation of one run; the interval's far end
@@ -247,7 +252,14 @@ def seeds_for_mean_interval(
     if margin <= 0:
         return max_seeds + 1
     if sd <= 0:
-        return 2
+        if resolution is None:
+            msg = (
+                "the pilot has no spread (sd 0), so it cannot size the design: pass "
+                "resolution=, the smallest change the statistic can show (1 / N for a "
+                "fraction of N, the round-off of a computed value)"
+            )
+            raise ValueError(msg)
+        sd = resolution
     for n in range(2, max_seeds + 1):
         needed = (stats.t.ppf(0.5 + confidence / 2, n - 1) + stats.t.ppf(power, n - 1)) * sd
         if margin * math.sqrt(n) >= needed:
@@ -264,7 +276,12 @@ def min_detectable_margin(
 
 
 def mean_rule_power(
-    pilot, threshold: float, seeds_used: int, *, power: float = 0.9
+    pilot,
+    threshold: float,
+    seeds_used: int,
+    *,
+    power: float = 0.9,
+    resolution: float | None = None,
 ) -> dict[str, float | int | list[float]]:
     """The power analysis of a rule on the mean of per-seed values, from pilot values.
 
@@ -281,9 +298,11 @@ def mean_rule_power(
         "sd": sd,
         "margin": margin,
         "power": power,
-        "seeds_needed": seeds_for_mean_interval(sd, margin, power=power),
+        "seeds_needed": seeds_for_mean_interval(sd, margin, power=power, resolution=resolution),
         "seeds_used": seeds_used,
-        "min_detectable_margin": min_detectable_margin(sd, seeds_used, power=power),
+        "min_detectable_margin": min_detectable_margin(
+            max(sd, resolution or 0.0), seeds_used, power=power
+        ),
     }
 
 
@@ -346,3 +365,75 @@ def replicates_for_standard_error(
     if margin <= 0:
         return 10**9
     return max(2, math.ceil(pilot_replicates * (z * pilot_se / margin) ** 2))
+
+
+# ---------------------------------------------------------------------------------------
+# power of a rule on a rank correlation
+
+SPEARMAN_Z_VARIANCE = 1.06
+"""``Var(atanh(rho_s)) ~ 1.06 / (n - 3)`` for Spearman's rho (Fieller, Hartley, Pearson 1957)."""
+
+
+def points_for_rank_correlation(
+    rho: float,
+    threshold: float,
+    *,
+    confidence: float = CONFIDENCE,
+    power: float = 0.9,
+    max_points: int = 10_000,
+) -> int:
+    """The fewest independent pairs for which Spearman's interval clears ``threshold``.
+
+    Fisher's z: ``atanh(rho_s)`` is about normal with variance ``1.06 / (n - 3)``, so the
+    interval's far end clears the threshold with probability ``power`` when
+    ``|atanh(rho) - atanh(threshold)| >= (z_conf + z_power) sqrt(1.06 / (n - 3))``.
+    ``rho`` is the expected correlation (a pilot's); returns ``max_points + 1`` when it
+    equals the threshold or the answer exceeds ``max_points``.
+    """
+    margin = abs(math.atanh(float(np.clip(rho, -0.9999, 0.9999))) - math.atanh(threshold))
+    if margin == 0:
+        return max_points + 1
+    z = stats.norm.ppf(0.5 + confidence / 2) + stats.norm.ppf(power)
+    needed = 3 + math.ceil(SPEARMAN_Z_VARIANCE * (z / margin) ** 2)
+    return needed if needed <= max_points else max_points + 1
+
+
+def min_detectable_rank_correlation(
+    threshold: float, num_points: int, *, confidence: float = CONFIDENCE, power: float = 0.9
+) -> float:
+    """The smallest Spearman's rho above ``threshold`` that ``num_points`` pairs detect."""
+    if num_points <= 3:
+        msg = f"num_points must be > 3 for Fisher's z of a rank correlation, got {num_points}"
+        raise ValueError(msg)
+    z = stats.norm.ppf(0.5 + confidence / 2) + stats.norm.ppf(power)
+    half = z * math.sqrt(SPEARMAN_Z_VARIANCE / (num_points - 3))
+    return float(math.tanh(math.atanh(threshold) + half))
+
+
+def power_by_setting(
+    pilot: dict[str, Sequence[float]],
+    thresholds: dict[str, float],
+    seeds_used: int,
+    *,
+    power: float = 0.9,
+    resolution: float | None = None,
+) -> dict[str, Any]:
+    """:func:`mean_rule_power` for each setting of a claim (claim, controls...), and the
+    largest ``seeds_needed``: a report's ``data["power"]``."""
+    per = {
+        name: mean_rule_power(
+            values, thresholds[name], seeds_used, power=power, resolution=resolution
+        )
+        for name, values in pilot.items()
+    }
+    return {"settings": per, "seeds_needed": max(p["seeds_needed"] for p in per.values())}
+
+
+def require_power(analysis: dict[str, Any], seeds_used: int) -> dict[str, Any]:
+    """``analysis`` (from :func:`power_by_setting`) if ``seeds_used`` suffice; else fail
+    the running test: an underpowered design decides nothing."""
+    if analysis["seeds_needed"] > seeds_used:
+        import pytest
+
+        pytest.fail(f"the design is underpowered: {analysis}")
+    return analysis

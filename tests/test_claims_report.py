@@ -130,3 +130,13 @@ def test_readme_table_is_replaced_between_its_markers_only():
     assert new == f"intro\n{summary.BEGIN}\nnote\n\n| a |\n{summary.END}\noutro\n"
     with pytest.raises(ValueError, match="exactly one"):
         summary.replace_table("no markers", ["| a |"], "note")
+
+
+def test_interval_fields_spread_into_a_record():
+    from claims.report import interval_fields
+    from claims.stats import Interval
+
+    fields = interval_fields(Interval(1.0, 0.5, 1.5, p_value=0.01))
+    assert fields == {"estimate": 1.0, "low": 0.5, "high": 1.5, "p_value": 0.01}
+    control = Control(name="c", statistic="s", **fields, rule="r", fired=True)
+    assert control.low == 0.5

@@ -1,8 +1,12 @@
 """The claims' statistics helpers: coverage and detection on data with known answers."""
 
+import math
+
 import numpy as np
 import pytest
+import scipy.stats
 
+from claims import stats
 from claims.stats import (
     bootstrap_interval,
     geometric_mean_interval,
@@ -149,3 +153,41 @@ def test_mean_rule_power_reports_the_pilot_and_the_seeds_needed():
     assert power["margin"] == pytest.approx(0.6125)
     assert power["seeds_needed"] == seeds_for_mean_interval(power["sd"], power["margin"])
     assert power["min_detectable_margin"] < power["margin"]
+
+
+def test_a_pilot_without_spread_needs_a_resolution():
+    with pytest.raises(ValueError, match="the pilot has no spread"):
+        stats.seeds_for_mean_interval(0.0, 0.3)
+    sized = stats.seeds_for_mean_interval(0.0, 0.3, resolution=0.05)
+    assert sized == stats.seeds_for_mean_interval(0.05, 0.3)
+
+
+def test_power_by_setting_and_require_power():
+    analysis = stats.power_by_setting(
+        {"claim": [1.0, 1.1, 0.9], "control": [0.1, 0.12, 0.08]},
+        {"claim": 0.5, "control": 0.5},
+        5,
+    )
+    assert set(analysis["settings"]) == {"claim", "control"}
+    needed = max(p["seeds_needed"] for p in analysis["settings"].values())
+    assert analysis["seeds_needed"] == needed
+    assert stats.require_power(analysis, 5) is analysis
+    with pytest.raises(pytest.fail.Exception, match="underpowered"):
+        stats.require_power({"seeds_needed": 9}, 5)
+
+
+def test_points_for_rank_correlation_reaches_its_power_by_simulation():
+    rng = np.random.default_rng(0)
+    rho, threshold = 0.8, 0.5
+    n = stats.points_for_rank_correlation(rho, threshold)
+    cov = [[1, rho], [rho, 1]]
+    hits = 0
+    for _ in range(400):
+        x = rng.multivariate_normal([0, 0], cov, size=n)
+        z = math.atanh(scipy.stats.spearmanr(x[:, 0], x[:, 1]).statistic)
+        low = z - scipy.stats.norm.ppf(0.975) * math.sqrt(stats.SPEARMAN_Z_VARIANCE / (n - 3))
+        hits += math.tanh(low) > threshold
+    assert hits / 400 >= 0.8  # nominal 0.9; a Pearson 0.8 is a Spearman of about 0.79
+    assert stats.min_detectable_rank_correlation(threshold, n) <= rho + 0.02
+    with pytest.raises(ValueError, match="num_points must be > 3"):
+        stats.min_detectable_rank_correlation(threshold, 3)
