@@ -22,7 +22,6 @@ from hesskit.objective import (
     Objective,
     Selection,
     autograd_allowed,
-    is_finite,
     raise_if_not_finite,
 )
 from hesskit.operators.base import LinearOperator
@@ -63,14 +62,13 @@ def weighted_sum(products: Iterable[tuple[float, torch.Tensor]]) -> torch.Tensor
     reused as the accumulator (one batch costs no copy).
     """
     result: torch.Tensor | None = None
-    finite = []
+    sums = []
     for weight, product in products:
-        finite.append(is_finite(product))
+        sums.append(product.sum())
         if result is None:
             result = product if weight == 1.0 else product * weight
         else:
             result.add_(product, alpha=weight)
-    flags = finite[0].reshape(1) if len(finite) == 1 else torch.stack(finite)
-    raise_if_not_finite(flags, what="loss or its curvature product")
+    raise_if_not_finite(sums, what="loss or its curvature product")
     assert result is not None  # a data set has at least one batch
     return result

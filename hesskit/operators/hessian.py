@@ -45,7 +45,7 @@ import torch
 from torch.func import grad, jvp
 
 from hesskit import _checks
-from hesskit.objective import Versions, autograd_allowed, is_finite, raise_if_not_finite
+from hesskit.objective import Versions, autograd_allowed, raise_if_not_finite
 from hesskit.operators._model import ModelCurvature, weighted_sum
 from hesskit.operators.base import LinearOperator, map_columns
 
@@ -189,7 +189,7 @@ class FunctionHessian(LinearOperator):
 
         with autograd_allowed():
             result = map_columns(product, block)
-        raise_if_not_finite(is_finite(result).reshape(1), what="Hessian product of f")
+        raise_if_not_finite([result.sum()], what="Hessian product of f")
         return result
 
 
