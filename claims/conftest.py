@@ -36,6 +36,13 @@ def device(profile) -> str:
     return "cuda" if profile == "full" and torch.cuda.is_available() else "cpu"
 
 
+@pytest.fixture(scope="module")
+def setup(request, profile):
+    """The module's pre-registered setup for the profile: ``SETUPS[profile]`` of the
+    module (every claim module keeps its sizes, seeds and thresholds there)."""
+    return request.module.SETUPS[profile]
+
+
 @pytest.fixture(scope="session")
 def report_dir(request) -> pathlib.Path | None:
     """The folder for figures, or None when ``--claims-report`` was not given."""

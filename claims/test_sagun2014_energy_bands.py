@@ -271,11 +271,6 @@ def glass_seed(p: int, num_spins: int, landscape: int) -> int:
     return 100_000_000 * p + 10_000 * num_spins + 10 * landscape
 
 
-@pytest.fixture(scope="module")
-def setup(profile) -> Setup:
-    return SETUPS[profile]
-
-
 def _descents(setup: Setup, landscapes: dict[int, tuple], seed_offset: int, device: str):
     """Per p, the descents on its landscapes (fresh at ``seed_offset``) at every N."""
     bands = {}

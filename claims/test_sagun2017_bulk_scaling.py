@@ -97,7 +97,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pytest
 
 from claims import spectra as sp
 from claims import stats
@@ -170,11 +169,6 @@ SETUPS = {
         pilot_seeds=(0, 1, 2),
     ),
 }
-
-
-@pytest.fixture(scope="module")
-def setup(profile) -> Setup:
-    return SETUPS[profile]
 
 
 def _medians(counts: dict[int, list[int]]) -> dict[int, float]:

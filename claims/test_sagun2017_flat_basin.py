@@ -350,12 +350,6 @@ def _experiment(setup: Setup, seeds: tuple[int, ...], data_seed: int, device: st
 
 
 @pytest.fixture(scope="module")
-def setup(profile) -> Setup:
-    """The profile's pre-registered setup."""
-    return SETUPS[profile]
-
-
-@pytest.fixture(scope="module")
 def experiment(setup, seed_offset, device) -> Experiment:
     """Train every claim seed once; all claims of the module share the runs."""
     (data_seed,) = fresh((setup.data_seed,), seed_offset)
@@ -471,13 +465,19 @@ def _interval(values: np.ndarray, scale: str, seed: int) -> Interval:
     return bootstrap_interval(values, seed=seed)
 
 
+RESOLUTION = 1e-6
+"""The smallest step of a statistic on its rule's scale, for a pilot without spread (every
+barrier exactly 0: a monotone path): it is sized as if its values varied by this."""
+
+
 def _power(rule: Rule, pilot: Experiment, num_seeds: int) -> dict:
     """Seeds needed (power 0.9) and the minimal detectable distance, per statistic."""
     found = {}
     for name, raw in rule.measure(pilot).items():
         x = np.log(raw) if rule.scale == "log" else raw
         level = np.log(rule.threshold) if rule.scale == "log" else rule.threshold
-        found[name] = {"raw": raw.tolist(), **mean_rule_power(x, level, num_seeds)}
+        power = mean_rule_power(x, level, num_seeds, resolution=RESOLUTION)
+        found[name] = {"raw": raw.tolist(), **power}
     return found
 
 

@@ -168,11 +168,6 @@ SETUPS = {
 }
 
 
-@pytest.fixture(scope="module")
-def setup(profile) -> Setup:
-    return SETUPS[profile]
-
-
 def _counts(sweep: dict[int, list], rule: str = DECIDING_RULE) -> dict[int, list[int]]:
     return sp.sweep_counts(sweep, rule)
 
