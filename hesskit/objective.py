@@ -132,7 +132,12 @@ class Objective:
         (``vector_to_parameters``) or a new tensor changes them, so a cache built from the
         model can tell that it is stale.
         """
-        return tuple((t.data_ptr(), t._version) for part in self._state() for t in part.values())
+        # straight from the slots: no detach, no shape check (this runs on every product)
+        return tuple(
+            (table[attribute].data_ptr(), table[attribute]._version)
+            for slots in self._slots
+            for _, table, attribute in slots
+        )
 
     def _state(self) -> tuple[dict[str, torch.Tensor], ...]:
         """(selected, other parameters, buffers) of the model now, detached.
