@@ -92,9 +92,12 @@ class Objective:
         selected = select_parameters(model, params)
         self._names = tuple(selected)
         self._slots = _slots(model)
+        by_name = {slot[0]: slot for slot in self._slots[0]}
+        self._selected_slots = [by_name[name] for name in self._names]
+        self._fixed_slots = [slot for slot in self._slots[0] if slot[0] not in selected]
         self.layout = layout_of(selected)
         self.dtype, self.device = shared_dtype_device(selected)
-        self._buffer_copies = _copies(self._state()[2])
+        self._buffer_copies = _copies(_read(self._slots[1]))
         self.dataset, probe = as_dataset(data, dtype=self.dtype, device=self.device)
         if not any(module.training for _, module in self._batch_dependent):
             # (a train-mode forward is random or batch-dependent: nothing to compare)
@@ -119,7 +122,7 @@ class Objective:
         ``vector_to_parameters`` (which replaces ``.data``) or a new ``nn.Parameter``
         under the same name is seen.
         """
-        return self._state()[0]
+        return self._selected()
 
     def parameters(self) -> torch.Tensor:
         """The selected parameters' current values as one flat vector (a copy)."""
@@ -139,16 +142,14 @@ class Objective:
             for _, table, attribute in slots
         )
 
-    def _state(self) -> tuple[dict[str, torch.Tensor], ...]:
-        """(selected, other parameters, buffers) of the model now, detached.
+    def _selected(self) -> dict[str, torch.Tensor]:
+        """The selected parameters now, detached, in the layout's order (shapes checked).
 
-        Read through each tensor's owning module and attribute (found once), so a
+        Every tensor is read through its owning module and attribute (found once), so a
         replaced ``.data`` or a new tensor under the same name is seen without walking
         the module tree on every product.
         """
-        parameters = {name: table[attribute].detach() for name, table, attribute in self._slots[0]}
-        buffers = {name: table[attribute].detach() for name, table, attribute in self._slots[1]}
-        selected = {name: parameters.pop(name) for name in self._names}
+        selected = _read(self._selected_slots)
         for (name, tensor), shape in zip(selected.items(), self.layout.shapes, strict=True):
             if tensor.shape != shape:
                 msg = (
@@ -156,7 +157,7 @@ class Objective:
                     f"{tuple(shape)} this objective was built on; build a new one"
                 )
                 raise ValueError(msg)
-        return selected, parameters, buffers
+        return selected
 
     def outputs(self, theta: dict[str, torch.Tensor], inputs: Any) -> Any:
         """The model's outputs on ``inputs`` with the selected parameters set to ``theta``.
@@ -165,7 +166,7 @@ class Objective:
         keyword arguments. Buffers go in as copies (refreshed on every pass), so a forward
         cannot write the model's.
         """
-        tensors = {**self._state()[1], **self._buffer_copies, **theta}
+        tensors = {**_read(self._fixed_slots), **self._buffer_copies, **theta}
         if isinstance(inputs, Mapping):
             return functional_call(self.model, tensors, (), dict(inputs))
         args = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
@@ -183,7 +184,7 @@ class Objective:
                 yields other batches than on its first pass.
         """
         self.check_mode()
-        self._buffer_copies = _copies(self._state()[2])  # the model's current buffers
+        self._buffer_copies = _copies(_read(self._slots[1]))  # the model's current buffers
         for index, weight, inputs, targets in self.dataset.weighted_batches():
             yield index, weight, *normal_tensors((inputs, targets))
 
@@ -253,6 +254,11 @@ def _slots(model: nn.Module) -> tuple[list[_Slot], list[_Slot]]:
                     (f"{prefix}.{attribute}" if prefix else attribute, module._buffers, attribute)
                 )
     return parameters, buffers
+
+
+def _read(slots: list[_Slot]) -> dict[str, torch.Tensor]:
+    """The tensors behind ``slots`` as they are now, detached."""
+    return {name: table[attribute].detach() for name, table, attribute in slots}
 
 
 def _copies(buffers: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
