@@ -188,6 +188,29 @@ def scipy_top(matvec, n, k, tol, dtype):
     return np.sort(values)[::-1].copy(), count[0]
 
 
+def scipy_lobpcg_top(matmat, n, k, tol):
+    """SciPy's LOBPCG, block of ``k`` seeded Gaussian columns, absolute residual ``tol``;
+    returns (top-k eigenvalues, operator columns used). ``matmat`` maps float64 tensors."""
+    import warnings
+
+    import scipy.sparse.linalg as sla
+
+    t = w.torch()
+    count = [0]
+
+    def counted(x):
+        block = t.as_tensor(np.asarray(x)).reshape(n, -1)
+        count[0] += block.shape[1]
+        return matmat(block).numpy().reshape(np.shape(x))
+
+    op = sla.LinearOperator((n, n), matvec=counted, matmat=counted, dtype=np.float64)
+    start = np.random.default_rng(0).standard_normal((n, k))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its "did not converge" shows as the error instead
+        values = sla.lobpcg(op, start, tol=tol, largest=True, maxiter=2000)[0]
+    return t.as_tensor(np.sort(values)[::-1].copy()), count[0]
+
+
 def scipy_over(make_hvp):
     """scipy's ARPACK ``eigsh`` driving the product adapter ``make_hvp``."""
 

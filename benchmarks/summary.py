@@ -83,15 +83,16 @@ def seconds(value: float | None) -> str:
     return f"{value:.3g} s"
 
 
-def top_eigenvalues(run: Run) -> list[str]:
-    """Top-10 eigenvalues on W1-W3: time / products / worst error over lambda_1."""
-    name = "bench_eigen.TopEigenvalues."
+def solver_table(run: Run, benchmark: str, workloads: tuple[str, ...]) -> list[str]:
+    """Solvers of ``benchmark`` (``module.Class``) on ``workloads``: time / products /
+    worst error over lambda_1."""
+    name = benchmark + "."
     solvers = dict.fromkeys(s for _, s in run.combos(name + "track_products"))
     rows = []
     for solver in solvers:
         cells = []
-        for workload in WORKLOADS:
-            time = run.get(TOP10_TIME, workload, solver)
+        for workload in workloads:
+            time = run.get(name + "time_top10", workload, solver)
             products = run.get(name + "track_products", workload, solver)
             error = run.get(name + "track_error_over_lambda1", workload, solver)
             if products is None:
@@ -100,7 +101,7 @@ def top_eigenvalues(run: Run) -> list[str]:
             shown = seconds(time) if time is not None else "(misses accuracy)"
             cells.append(f"{shown} / {products:.0f} / {fmt(error, '.1e')}")
         rows.append([f"`{solver}`", *cells])
-    return table(["solver", *WORKLOADS], rows)
+    return table(["solver", *workloads], rows)
 
 
 def fastest_peer(run: Run, workload: str) -> tuple[str | None, float | None]:
@@ -267,7 +268,14 @@ def targets(run: Run) -> list[str]:
 
 SECTIONS: list[tuple[str, Callable[[Run], list[str]]]] = [
     ("Targets", targets),
-    ("Top-10 eigenvalues: time / products / worst error over lambda_1", top_eigenvalues),
+    (
+        "Top-10 eigenvalues: time / products / worst error over lambda_1",
+        lambda run: solver_table(run, "bench_eigen.TopEigenvalues", WORKLOADS),
+    ),
+    (
+        "Block solvers, float64 top-10: time / products / worst error over lambda_1",
+        lambda run: solver_table(run, "bench_eigen.BlockSolvers", ("W1", "repeated")),
+    ),
     ("One product over all 1,797 digits, in gradients", products_per_gradient),
     ("A block of 8 columns / 8 single products", blocks),
     ("Scaling on wide MLPs (CPU)", lambda run: scaling(run, "cpu")),
