@@ -67,11 +67,18 @@ def _as_batch_of_one(part: Any) -> Any:
 
 
 def gradient_covariance(
-    model: torch.nn.Module, loss_fn, data: Any, *, params=None, centered: bool = False
+    model: torch.nn.Module,
+    loss_fn,
+    data: Any,
+    *,
+    params=None,
+    centered: bool = False,
+    group=None,
 ) -> LinearOperator:
     """The second moment of per-sample gradients, ``(1/N) sum_i g_i g_i^T``.
 
-    Same arguments as the model form of :func:`hesskit.hessian`; ``loss_fn`` is applied to
+    Same arguments as the model form of :func:`hesskit.hessian` (``group=`` included: the
+    mean gradient of ``centered`` is then summed over the ranks too); ``loss_fn`` is applied to
     one sample at a time (as a batch of one), so it must work on a batch of size one.
     With ``centered=True`` the outer product of the mean gradient is subtracted: the
     result is ``GradientCovariance(...) - MeanGradientOuterProduct(...)``.
@@ -85,7 +92,7 @@ def gradient_covariance(
         (1, 1)
     """
     centered = _checks.check_bool("centered", centered)
-    second_moment = GradientCovariance(model, loss_fn, data, params=params)
+    second_moment = GradientCovariance(model, loss_fn, data, params=params, group=group)
     if not centered:
         return second_moment
     return second_moment - MeanGradientOuterProduct(second_moment.objective)
