@@ -188,18 +188,24 @@ class Reducer:
 def checksums(tensors: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """``sum w^T t`` and ``sum w^T |t|`` over ``tensors`` (0-d, float64, on their device).
 
-    ``w`` are fixed irregular positive weights over the rows. Equal tensors give equal
-    checksums (bit for bit on one kind of hardware); tensors that differ by more than
-    round-off almost surely do not. Left on the device: packing them costs no host
-    synchronisation.
+    ``w`` are fixed irregular positive weights over at most ``_CHECKED_ROWS`` evenly
+    strided rows: vectors of two ranks that differ (another seed, another point) differ
+    in every row, so a sample of rows sees it at a cost that does not grow with ``n``
+    (a full pass cost 40% of a product on a 1e5-parameter MLP with 64 samples per rank).
+    Equal tensors give equal checksums, bit for bit on one kind of hardware. Left on the
+    device: packing them costs no host synchronisation.
     """
     signed, absolute = [], []
     for tensor in tensors:
         rows = as_rows(tensor.detach())
+        rows = rows[:: max(1, rows.shape[0] // _CHECKED_ROWS)]
         weights = position_weights(rows.shape[0], rows.dtype, rows.device)
         signed.append((weights @ rows).sum(dtype=torch.float64))
         absolute.append((weights @ rows.abs()).sum(dtype=torch.float64))
     return torch.stack(signed).sum(), torch.stack(absolute).sum()
+
+
+_CHECKED_ROWS = 4096
 
 
 def _check_same(signed: list[float], absolute: list[float], dtype: torch.dtype) -> None:
