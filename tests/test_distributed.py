@@ -9,7 +9,10 @@ here. The error scenarios record the exception each rank raised and how long it 
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 import traceback
 import warnings
@@ -321,3 +324,26 @@ def test_cuda_path_equals_cpu(tmp_path, single):
         assert torch.equal(first[name], second[name]), name
     for name in ("hessian", "ggn", "loss", "gradient", "eigenvalues"):
         torch.testing.assert_close(first[name], single[name], atol=1e-10, rtol=1e-9)
+
+
+def test_checksums_see_another_vector_in_a_strided_sample_of_rows():
+    gen = torch.Generator().manual_seed(0)
+    v, w = torch.randn(100_003, 2, generator=gen), torch.randn(100_003, 2, generator=gen)
+    assert distributed.checksums([v])[0] == distributed.checksums([v.clone()])[0]
+    assert distributed.checksums([v])[0] != distributed.checksums([w])[0]
+    signed, absolute = distributed.checksums([v])
+    assert 0 < abs(float(signed)) < float(absolute)
+
+
+def test_example_runs_with_torchrun():
+    """The README's command on two gloo processes (``torchrun`` is ``torch.distributed.run``)."""
+    root = Path(__file__).resolve().parents[1]
+    torchrun = [sys.executable, "-m", "torch.distributed.run"]
+    command = [*torchrun, "--nproc-per-node", "2", "examples/distributed_spectrum.py"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        command, cwd=root, capture_output=True, text=True, timeout=JOIN_TIMEOUT_S, env=env
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 ranks (gloo), shards of 899, 898 samples" in done.stdout
+    assert "same bits on every rank: True" in done.stdout
