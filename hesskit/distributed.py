@@ -144,21 +144,21 @@ class Reducer:
                 between ranks.
         """
         numel = math.prod(shape)
-        buffer = torch.zeros(numel + 3 * self.size, dtype=dtype, device=device)
+        status = torch.zeros(3, self.size, dtype=dtype, device=device)
         error: Exception | None = None
         try:
-            buffer[:numel] = compute().reshape(-1)
+            local = compute().reshape(-1)
             if same:
-                signed, absolute = checksums(same)
-                buffer[numel + self.size + self.rank] = signed
-                buffer[numel + 2 * self.size + self.rank] = absolute
+                status[1:, self.rank] = torch.stack(checksums(same))
         except Exception as caught:  # re-raised on every rank below
             error = caught
-            buffer[numel + self.rank] = 1.0
+            local = torch.zeros(numel, dtype=dtype, device=device)
+            status[0, self.rank] = 1.0
+        buffer = torch.cat([local, status.reshape(-1)])  # one copy: the product, then status
         dist.all_reduce(buffer, group=self.group)
-        status = buffer[numel:].view(3, self.size).tolist()  # the one host synchronisation
-        self._raise_if_failed(status[0], error)
-        _check_same(status[1], status[2], dtype)
+        flags, signed, absolute = buffer[numel:].view(3, self.size).tolist()  # one host sync
+        self._raise_if_failed(flags, error)
+        _check_same(signed, absolute, dtype)
         return buffer[:numel].view(shape)
 
     def _raise_if_failed(self, flags: list[float], error: Exception | None) -> None:

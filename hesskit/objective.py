@@ -69,7 +69,8 @@ class Objective:
         TypeError: if ``model`` is not a module, ``loss_fn`` not callable, or the data or
             parameters have a wrong type or dtype.
         ValueError: if a layer depends on the batch, the data is malformed, or the loss is
-            not a scalar batch mean (see the module docstring).
+            not a scalar batch mean (see the module docstring). With a group, any rank's
+            error (or ranks with different models) is raised on every rank.
 
     Example:
         >>> import torch, hesskit
