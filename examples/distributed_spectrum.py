@@ -39,7 +39,7 @@ def main() -> None:
 
     top = hesskit.eigsh(H, 5, generator=0)
     trace = hesskit.trace(H, 90, method="hutch++", generator=0)
-    density = hesskit.spectral_density(H, num_probes=4, num_steps=40, generator=0)
+    density = hesskit.spectral_density(H, num_probes=8, num_steps=30, generator=0)
 
     mine = torch.cat([top.eigenvalues, trace.estimate.reshape(1), density.nodes.flatten()])
     every = [torch.empty_like(mine) for _ in range(dist.get_world_size())]
@@ -47,7 +47,8 @@ def main() -> None:
     same = all(torch.equal(every[0], other) for other in every)
     if rank == 0:
         sizes = ", ".join(map(str, H.objective.shard_sizes))
-        print(f"{dist.get_world_size()} ranks ({dist.get_backend()}), shards of {sizes} samples")
+        world = dist.get_world_size()
+        print(f"{world} rank{'s' * (world > 1)} ({dist.get_backend()}), shards of {sizes} samples")
         print(f"Hessian of the mean loss over {H.objective.num_samples} samples, n = {H.shape[0]}")
         print("top-5 eigenvalues:", [round(v, 4) for v in top.eigenvalues.tolist()])
         print(f"  converged: {top.converged}, {top.num_matvecs} products")

@@ -314,9 +314,7 @@ def test_check_same_objective_sums_nothing_and_returns_the_shard_sizes():
 
 @pytest.mark.gpu
 def test_cuda_path_equals_cpu(tmp_path, single):
-    """nccl where there are two GPUs; on one GPU, gloo with CUDA tensors."""
-    if not torch.cuda.is_available():
-        pytest.skip("needs CUDA")
+    """nccl where there are two GPUs; on one GPU, gloo with CUDA tensors (skipped without)."""
     ranks = _run_pair(tmp_path, device="cuda")
     assert ranks[0]["backend"] == ("nccl" if torch.cuda.device_count() >= 2 else "gloo")
     first, second = ranks[0]["values"], ranks[1]["values"]
