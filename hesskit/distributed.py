@@ -109,8 +109,8 @@ class Reducer:
         summed over the group, with a failure flag beside them.
 
         Raises:
-            ValueError: or the TypeError/RuntimeError ``facts`` raised on some rank, on
-                every rank, naming that rank.
+            ValueError: (or TypeError, or RuntimeError for any other error) on every rank,
+                if ``facts`` raised on some rank; the message names that rank.
         """
         table = torch.zeros(self.size, width + 1, dtype=torch.float64, device=self._host_device)
         error: Exception | None = None
@@ -140,14 +140,17 @@ class Reducer:
 
         Raises:
             ValueError: on every rank, if ``compute`` failed on some rank (the error names
-                it; TypeError and RuntimeError keep their type) or ``same`` differs
-                between ranks.
+                the rank; a TypeError stays one, any other error becomes a RuntimeError)
+                or ``same`` differs between ranks.
         """
         numel = math.prod(shape)
         status = torch.zeros(3, self.size, dtype=dtype, device=device)
         error: Exception | None = None
         try:
             local = compute().reshape(-1)
+            if local.numel() != numel:  # (a buffer of another size would block the others)
+                msg = f"this rank's share has {local.numel()} entries, not {numel}"
+                raise ValueError(msg)
             if same:
                 status[1:, self.rank] = torch.stack(checksums(same))
         except Exception as caught:  # re-raised on every rank below
