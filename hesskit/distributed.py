@@ -63,12 +63,13 @@ def check_group(group: Any) -> dist.ProcessGroup | None:
             "then pass group=torch.distributed.group.WORLD or a new_group(...)"
         )
         raise ValueError(msg)
+    # new_group(...) returns this placeholder on the ranks outside the group
+    if group is dist.GroupMember.NON_GROUP_MEMBER:
+        msg = "group does not contain this process: pass a group it is a member of"
+        raise ValueError(msg)
     if not isinstance(group, dist.ProcessGroup):
         msg = f"group must be a torch.distributed.ProcessGroup or None, got {type(group).__name__}"
         raise TypeError(msg)
-    if dist.get_rank(group) < 0:
-        msg = "group does not contain this process: pass a group it is a member of"
-        raise ValueError(msg)
     return group
 
 

@@ -105,6 +105,12 @@ def _errors(rank: int, model, X, Y, group) -> dict[str, tuple[str, str, float]]:
     padded = DataLoader(dataset, batch_size=4, sampler=DistributedSampler(dataset, 2, rank))
     other_model = _problem(seed=rank)[0]
     H = hesskit.hessian(model, loss, batches, group=group)
+    reducer, nccl = distributed.Reducer(group), distributed.Reducer(group)
+    nccl._host_device = torch.device("cuda", 0)  # what a pure nccl group reduces on
+    one = torch.ones((), dtype=torch.float64)
+    scalar = {"shape": (), "dtype": torch.float64, "device": torch.device("cpu")}
+    scalar_pair = {**scalar, "shape": (2,)}
+    only_rank_0 = dist.new_group([0])  # (every rank must call new_group)
     return {
         "nan": _failure(lambda: hesskit.eigsh(hesskit.hessian(model, loss, nan, group=group), 2)),
         "dtype": _failure(lambda: hesskit.hessian(model, loss, as_float32, group=group)),
@@ -114,6 +120,11 @@ def _errors(rank: int, model, X, Y, group) -> dict[str, tuple[str, str, float]]:
         "models": _failure(lambda: hesskit.hessian(other_model, loss, batches, group=group)),
         "theta": _failure(lambda: H.objective.loss(H.objective.parameters() + rank)),
         "group": _failure(lambda: hesskit.hessian(model, loss, batches, group="WORLD")),
+        "size": _failure(lambda: reducer.sum(lambda: torch.zeros(2 + rank), **scalar_pair)),
+        "other": _failure(lambda: reducer.sum(lambda: {}[rank] if rank else one, **scalar)),
+        # one rank only, nothing collective: a group without this rank; nccl on the CPU
+        "member": _failure(lambda: hesskit.hessian(model, loss, batches, group=only_rank_0)),
+        "nccl": _failure(lambda: nccl.check_device(torch.device("cpu"))),
     }
 
 
@@ -248,7 +259,13 @@ ERRORS = {
     "models": ("ValueError", r"different parameter values"),
     "theta": ("ValueError", r"the ranks passed different vectors .*same theta"),
     "group": ("TypeError", r"group must be a torch.distributed.ProcessGroup"),
+    "size": ("ValueError", r"on rank 1 of 2: this rank's share has 3 entries, not 2"),
+    "other": ("RuntimeError", r"on rank 1 of 2: KeyError: 1"),
 }  # fmt: skip
+ONE_RANK_ERRORS = {
+    "member": ("ValueError", r"group does not contain this process"),
+    "nccl": ("ValueError", r"reduces CUDA tensors only, but the model is on the CPU.*gloo"),
+}
 
 
 @pytest.mark.parametrize("scenario", sorted(ERRORS))
@@ -260,6 +277,14 @@ def test_bad_input_on_one_rank_raises_the_same_error_on_every_rank(ranks, scenar
         assert re.search(pattern, message), message
         assert seconds < 10, f"{scenario} took {seconds:.1f} s to raise"
     assert seen[0][1] == seen[1][1], "the ranks raised different messages"
+
+
+@pytest.mark.parametrize("scenario", sorted(ONE_RANK_ERRORS))
+def test_a_group_this_rank_cannot_use_is_refused(ranks, scenario):
+    kind, pattern = ONE_RANK_ERRORS[scenario]
+    name, message, _ = ranks[1]["errors"][scenario]
+    assert name == kind, message
+    assert re.search(pattern, message), message
 
 
 def test_unpadded_shard_equals_the_union_and_a_dropping_sampler_warns(ranks, single):
