@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -41,6 +41,7 @@ from hesskit._objective_checks import check_loss, check_mode, check_model
 from hesskit.data import as_dataset, normal_tensors
 from hesskit.params import layout_of, select_parameters
 
+T = TypeVar("T")
 LossFn = Callable[[Any, Any], torch.Tensor]
 Selection = Iterable[str | nn.Module] | str | nn.Module | None
 Versions = tuple[tuple[int, int], ...]
@@ -164,6 +165,33 @@ class Objective:
             return compute()
         reducer = self._reducer
         return reducer.sum(compute, shape=shape, dtype=self.dtype, device=self.device, same=same)
+
+    def on_every_rank(self, check: Callable[[], T]) -> T:
+        """``check()``; with a group, an error on any rank is raised on every rank.
+
+        For the argument checks that run after construction and before a collective (one
+        rank raising alone would leave the others waiting in it): one small collective
+        with a group, none without.
+        """
+        if self._reducer is None:
+            return check()
+        results: list[T] = []
+
+        def run() -> list[float]:
+            results.append(check())
+            return []
+
+        self._reducer.gather(run, width=0)
+        return results[0]
+
+    def any_rank(self, flag: bool) -> bool:
+        """Whether ``flag`` is true on some rank (one small collective with a group).
+
+        For a local decision to make a collective call, which every rank must then make.
+        """
+        if self._reducer is None:
+            return flag
+        return bool(self._reducer.gather(lambda: [float(flag)], width=1).any())
 
     @property
     def theta(self) -> dict[str, torch.Tensor]:

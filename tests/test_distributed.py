@@ -111,6 +111,11 @@ def _errors(rank: int, model, X, Y, group) -> dict[str, tuple[str, str, float]]:
     scalar = {"shape": (), "dtype": torch.float64, "device": torch.device("cpu")}
     scalar_pair = {**scalar, "shape": (2,)}
     only_rank_0 = dist.new_group([0])  # (every rank must call new_group)
+    a = hesskit.params.flatten_parameters(model).detach()
+
+    def bad(value: object) -> object:
+        return value if rank == 1 else "auto" if isinstance(value, str) else False
+
     return {
         "nan": _failure(lambda: hesskit.eigsh(hesskit.hessian(model, loss, nan, group=group), 2)),
         "dtype": _failure(lambda: hesskit.hessian(model, loss, as_float32, group=group)),
@@ -125,7 +130,34 @@ def _errors(rank: int, model, X, Y, group) -> dict[str, tuple[str, str, float]]:
         # one rank only, nothing collective: a group without this rank; nccl on the CPU
         "member": _failure(lambda: hesskit.hessian(model, loss, batches, group=only_rank_0)),
         "nccl": _failure(lambda: nccl.check_device(torch.device("cpu"))),
+        # arguments checked after construction, before the first collective
+        "method": _failure(
+            lambda: hesskit.hessian(model, loss, batches, group=group, method=bad("newton"))
+        ),
+        "centered": _failure(
+            lambda: hesskit.gradient_covariance(model, loss, batches, group=group, centered=bad(1))
+        ),
+        "path": _failure(
+            lambda: hesskit.landscape.interpolate(
+                model, loss, batches, a, a[: -rank or None], num_points=3, group=group
+            )
+        ),
     }
+
+
+def _refresh_on_one_rank(model, batches, group) -> list[torch.Tensor]:
+    """Two products of the centred covariance, the model bumped in place on rank 1 between.
+
+    The bump (a multiply by one: same values, a new version) makes rank 1 alone see a
+    stale mean gradient; its refresh is a collective, which every rank must then make.
+    """
+    C = hesskit.gradient_covariance(model, F.cross_entropy, batches, group=group, centered=True)
+    v = torch.linspace(-1, 1, C.shape[0], dtype=torch.float64)
+    first = C @ v
+    if dist.get_rank(group) == 1:
+        with torch.no_grad():
+            next(model.parameters()).mul_(1.0)
+    return [first, C @ v, C @ v]
 
 
 def _sharded_loaders(rank: int, X, Y, group) -> dict[str, object]:
@@ -165,6 +197,7 @@ def _worker(rank: int, world: int, init_file: str, out: str, device: str) -> Non
         results["values"] = _everything(model, X, Y, _shard(rank, X, Y), group, device)
         if device == "cpu":
             results["errors"] = _errors(rank, model, X, Y, group)
+            results["refresh"] = _refresh_on_one_rank(model, _shard(rank, X, Y), group)
             results.update(_sharded_loaders(rank, X, Y, group))
         torch.save(results, Path(out) / f"rank{rank}.pt")
     except Exception:
@@ -261,6 +294,9 @@ ERRORS = {
     "group": ("TypeError", r"group must be a torch.distributed.ProcessGroup"),
     "size": ("ValueError", r"on rank 1 of 2: this rank's share has 3 entries, not 2"),
     "other": ("RuntimeError", r"on rank 1 of 2: KeyError: 1"),
+    "method": ("ValueError", r"on rank 1 of 2: method must be one of"),
+    "centered": ("TypeError", r"on rank 1 of 2: centered must be"),
+    "path": ("ValueError", r"on rank 1 of 2: theta_b must have"),
 }  # fmt: skip
 ONE_RANK_ERRORS = {
     "member": ("ValueError", r"group does not contain this process"),
@@ -292,6 +328,14 @@ def test_unpadded_shard_equals_the_union_and_a_dropping_sampler_warns(ranks, sin
     assert ranks[0]["shard_sizes"] == ranks[1]["shard_sizes"] == (6, 5)
     for rank in ranks:
         assert any("1 of the 11 samples are on no rank" in m for m in rank["dropped_warning"])
+
+
+def test_a_refresh_one_rank_needs_is_made_by_every_rank(ranks):
+    products = [rank["refresh"] for rank in ranks]
+    assert all(torch.equal(a, b) for a, b in zip(*products, strict=True))
+    for first, *later in products:
+        for product in later:
+            torch.testing.assert_close(product, first, **ROUND_OFF)
 
 
 def test_broadcast_gives_rank_0s_object(ranks):

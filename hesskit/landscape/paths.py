@@ -105,9 +105,15 @@ def interpolate(
     """
     objective = Objective(model, loss_fn, data, params=params, group=group)
     n, dtype, device = objective.num_parameters, objective.dtype, objective.device
-    theta_a = _checks.check_flat_vector("theta_a", theta_a, n=n, dtype=dtype, device=device)
-    theta_b = _checks.check_flat_vector("theta_b", theta_b, n=n, dtype=dtype, device=device)
-    count = _checks.check_int_in_range("num_points", num_points, low=2)
+
+    def checked() -> tuple[torch.Tensor, torch.Tensor, int]:
+        return (
+            _checks.check_flat_vector("theta_a", theta_a, n=n, dtype=dtype, device=device),
+            _checks.check_flat_vector("theta_b", theta_b, n=n, dtype=dtype, device=device),
+            _checks.check_int_in_range("num_points", num_points, low=2),
+        )
+
+    theta_a, theta_b, count = objective.on_every_rank(checked)
     t = torch.linspace(0, 1, count, dtype=dtype, device=device)
     losses = torch.stack([objective.loss((1 - s) * theta_a + s * theta_b) for s in t])
     return LinearPath(t, losses)

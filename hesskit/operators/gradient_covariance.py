@@ -55,10 +55,14 @@ class MeanGradientOuterProduct(LinearOperator):
         self._versions: Versions = ()
 
     def _matmat(self, block: torch.Tensor) -> torch.Tensor:
-        if self._gradient is None or self._versions != self.objective.versions():
+        # the refresh is a collective with a group: every rank refreshes if one must
+        stale = self._gradient is None or self._versions != self.objective.versions()
+        if self.objective.any_rank(stale):
             self._gradient = self.objective.gradient()
             self._versions = self.objective.versions()
-        return torch.outer(self._gradient, self._gradient @ block)
+        gradient = self._gradient
+        assert gradient is not None  # stale on the first product
+        return torch.outer(gradient, gradient @ block)
 
 
 def _as_batch_of_one(part: Any) -> Any:
@@ -91,8 +95,10 @@ def gradient_covariance(
         >>> C.shape
         (1, 1)
     """
-    centered = _checks.check_bool("centered", centered)
     second_moment = GradientCovariance(model, loss_fn, data, params=params, group=group)
+    centered = second_moment.objective.on_every_rank(
+        lambda: _checks.check_bool("centered", centered)
+    )
     if not centered:
         return second_moment
     return second_moment - MeanGradientOuterProduct(second_moment.objective)

@@ -62,7 +62,9 @@ class ModelHessian(ModelCurvature):
 
     def __init__(self, model, loss_fn, data, *, params=None, method="auto", group=None):
         super().__init__(model, loss_fn, data, params=params, group=group)
-        self.method = _checks.check_choice("method", method, METHODS)
+        self.method = self.objective.on_every_rank(
+            lambda: _checks.check_choice("method", method, METHODS)
+        )
         if self.method == "auto":
             one_batch = len(self.objective.dataset.batch_sizes) == 1
             self.method = "cached_graph" if one_batch else "double_backward"
