@@ -7,8 +7,10 @@ product are the sample-weighted sums over all ranks (one ``all_reduce`` of the `
 block per product), and the sample counts are summed once, at construction, so shards may
 differ in size. The algorithms (``eigsh``, ``spectral_density``, ``trace``) then run
 unchanged on every rank: they see the same products and draw the same probes from the same
-seed, so they return the same bits on every rank of one kind of hardware (tested with gloo).
-On a cluster of mixed hardware, :func:`broadcast` makes a result identical.
+seed, so they return the same bits on every rank of one kind of hardware with one thread
+count (tested with gloo). Where the ranks' floating point differs, a solver's stopping test
+can decide differently on two ranks, and one is left waiting for the timeout;
+:func:`broadcast` hands out rank 0's result, it does not make the runs agree.
 
 No rank is left waiting in a collective (the design of this module):
 
@@ -21,6 +23,10 @@ No rank is left waiting in a collective (the design of this module):
 - every summed block carries a checksum of each rank's input block, so ranks that pass
   different vectors (a generator seeded with the rank) raise instead of summing products
   of different vectors.
+
+The constructors' and ``interpolate``'s arguments are checked on every rank together
+(:meth:`~hesskit.Objective.on_every_rank`); the algorithms' (``eigsh``'s ``k``, ``v0``, ...)
+are not: one bad on one rank only raises there, and the others wait as below.
 
 What this cannot catch is a rank that dies or never calls: the others wait for the
 process group's ``timeout`` (``torch.distributed.init_process_group(timeout=...)``); set
@@ -333,8 +339,8 @@ def shard(dataset: Dataset, group: dist.ProcessGroup | None = None) -> Subset:
 def broadcast(result: T, group: dist.ProcessGroup | None = None) -> T:
     """``result`` (any picklable object: an ``EigenResult``, a density) as rank 0 has it.
 
-    Only needed on clusters of mixed hardware, where the ranks' floating point may differ
-    in the last bits; on one kind of hardware every rank already has the same bits.
+    For ranks whose floating point may differ in the last bits; on one kind of hardware
+    with one thread count every rank already has the same bits.
     """
     objects = [result]
     source = dist.get_global_rank(group, 0) if group is not None else 0
