@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, SequentialSampler
+from torch.utils.data import DataLoader, DistributedSampler, SequentialSampler
 
 from hesskit import _checks
 
@@ -69,14 +69,16 @@ class Dataset:
         """Total number of samples."""
         return sum(self.batch_sizes)
 
-    def weighted_batches(self) -> Iterator[tuple[int, float, Any, Any]]:
+    def weighted_batches(self, total: int | None = None) -> Iterator[tuple[int, float, Any, Any]]:
         """Yield ``(index, n_b / N, inputs, targets)`` so batch means average to the mean.
+
+        ``N`` is ``total`` if given (all ranks' samples, for a shard), else this data's.
 
         Raises:
             ValueError: at the end of a pass that differs from the first in its number of
                 batches, a batch's size or its samples.
         """
-        total = self.num_samples
+        total = self.num_samples if total is None else total
         expected = len(self.batch_sizes)
         fingerprint: torch.Tensor | None = None
         index = -1
@@ -137,17 +139,17 @@ def _fingerprint(inputs: Any, targets: Any) -> torch.Tensor:
     """
     parts = []
     for tensor in tensors_of((inputs, targets)):
-        rows = _as_rows(tensor)
-        parts.append((rows @ _position_weights(rows.shape[1], rows.dtype, rows.device)).abs())
+        rows = as_rows(tensor)
+        parts.append((rows @ position_weights(rows.shape[1], rows.dtype, rows.device)).abs())
     return torch.cat(parts).sum(dtype=torch.float64)
 
 
 def _fingerprint_rtol(inputs: Any, targets: Any) -> float:
     """The round-off of :func:`_fingerprint` between passes that order samples differently."""
-    return max(64 * torch.finfo(_as_rows(t).dtype).eps for t in tensors_of((inputs, targets)))
+    return max(64 * torch.finfo(as_rows(t).dtype).eps for t in tensors_of((inputs, targets)))
 
 
-def _as_rows(tensor: torch.Tensor) -> torch.Tensor:
+def as_rows(tensor: torch.Tensor) -> torch.Tensor:
     """``tensor`` as ``(samples, features)`` in float32 or float64 (bool and ints: float64)."""
     rows = tensor.reshape(tensor.shape[0], -1) if tensor.ndim else tensor.reshape(1, 1)
     if not rows.is_floating_point():
@@ -156,7 +158,8 @@ def _as_rows(tensor: torch.Tensor) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=64)
-def _position_weights(size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def position_weights(size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``size`` fixed irregular weights in [1, 2) (golden-ratio steps): order-sensitive sums."""
     golden = (math.sqrt(5) - 1) / 2
     positions = torch.arange(size, dtype=torch.float64)
     return (1 + (positions * golden) % 1).to(dtype=dtype, device=device)
@@ -245,6 +248,8 @@ def normal_tensors(batch: Any) -> Any:
 
 def _check_loader(data: Any) -> None:
     """Reject a loader that drops different samples per pass; warn if it drops samples."""
+    if isinstance(data, DataLoader) and isinstance(data.sampler, DistributedSampler):
+        _check_distributed_sampler(data.sampler)
     if not isinstance(data, DataLoader) or not data.drop_last or data.batch_size is None:
         return
     try:
@@ -266,6 +271,29 @@ def _check_loader(data: Any) -> None:
         UserWarning,
         stacklevel=4,
     )
+
+
+def _check_distributed_sampler(sampler: DistributedSampler) -> None:
+    """Reject padding (repeated samples would count twice); warn if samples are dropped."""
+    size = len(sampler.dataset)  # type: ignore[arg-type]
+    if sampler.total_size > size:
+        repeated = sampler.total_size - size
+        msg = (
+            f"data is a DataLoader with a DistributedSampler that pads the {size} samples "
+            f"to {sampler.total_size} by repeating {repeated}, so the curvature would weight "
+            "them twice. Shard without padding: DataLoader(hesskit.distributed.shard(dataset, "
+            "group), batch_size=...) (hesskit weights shards of unequal size exactly)"
+        )
+        raise ValueError(msg)
+    if sampler.total_size < size:
+        warnings.warn(
+            f"data is a DataLoader with DistributedSampler(drop_last=True): "
+            f"{size - sampler.total_size} of the {size} samples are on no rank, so the "
+            "curvature is that of the others; hesskit.distributed.shard(dataset, group) "
+            "keeps every sample",
+            UserWarning,
+            stacklevel=5,
+        )
 
 
 def _as_reiterable(data: Any) -> Iterable[Batch]:

@@ -30,17 +30,18 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
-from hesskit import _checks
+from hesskit import _checks, distributed
 from hesskit._objective_checks import check_loss, check_mode, check_model
 from hesskit.data import as_dataset, normal_tensors
 from hesskit.params import layout_of, select_parameters
 
+T = TypeVar("T")
 LossFn = Callable[[Any, Any], torch.Tensor]
 Selection = Iterable[str | nn.Module] | str | nn.Module | None
 Versions = tuple[tuple[int, int], ...]
@@ -60,12 +61,17 @@ class Objective:
             ``requires_grad``, else names and/or sub-modules of ``model``.
         allow_train_mode: accept batch-dependent layers in train mode (for trainers; the
             loss is then random or batch-dependent, and has no Hessian).
+        group: a ``torch.distributed`` process group, or None. With a group, ``data`` is
+            this rank's shard and the objective is that of the union of all ranks'
+            shards (:mod:`hesskit.distributed`); every rank must construct it, with the
+            same model and parameters, and call every method in the same order.
 
     Raises:
         TypeError: if ``model`` is not a module, ``loss_fn`` not callable, or the data or
             parameters have a wrong type or dtype.
         ValueError: if a layer depends on the batch, the data is malformed, or the loss is
-            not a scalar batch mean (see the module docstring).
+            not a scalar batch mean (see the module docstring). With a group, any rank's
+            error (or ranks with different models) is raised on every rank.
 
     Example:
         >>> import torch, hesskit
@@ -84,7 +90,25 @@ class Objective:
         *,
         params: Selection = None,
         allow_train_mode: bool = False,
+        group: Any = None,
     ):
+        group = distributed.check_group(group)
+        self._reducer = None if group is None else distributed.Reducer(group)
+        ranks = 1 if self._reducer is None else self._reducer.size
+        if self._reducer is None:
+            self._build(model, loss_fn, data, params, allow_train_mode, ranks=ranks)
+            self.shard_sizes: tuple[int, ...] = (self.dataset.num_samples,)
+            return
+
+        def build() -> list[float]:
+            self._build(model, loss_fn, data, params, allow_train_mode, ranks=ranks)
+            return distributed.objective_facts(self)
+
+        facts = self._reducer.gather(build, width=distributed.NUM_FACTS)
+        self.shard_sizes = distributed.check_same_objective(facts)
+
+    def _build(self, model, loss_fn, data, params, allow_train_mode, *, ranks: int) -> None:
+        """Everything local to this rank: layout, checks of model, data and loss."""
         self.allow_train_mode = _checks.check_bool("allow_train_mode", allow_train_mode)
         self._batch_dependent = check_model(model, allow_train_mode=allow_train_mode)
         self.model = model
@@ -97,11 +121,15 @@ class Objective:
         self._fixed_slots = [slot for slot in self._slots[0] if slot[0] not in selected]
         self.layout = layout_of(selected)
         self.dtype, self.device = shared_dtype_device(selected)
+        if self._reducer is not None:
+            self._reducer.check_device(self.device)
+        distributed.check_sampler_group(data, ranks)
         self._buffer_copies = _copies(_read(self._slots[1]))
         self.dataset, probe = as_dataset(data, dtype=self.dtype, device=self.device)
         if not any(module.training for _, module in self._batch_dependent):
-            # (a train-mode forward is random or batch-dependent: nothing to compare)
-            num_batches = len(self.dataset.batch_sizes)
+            # (a train-mode forward is random or batch-dependent: nothing to compare); the
+            # union of several ranks' shards has several batches
+            num_batches = len(self.dataset.batch_sizes) + ranks - 1
             check_loss(self, *normal_tensors(probe), num_batches=num_batches)
 
     @property
@@ -111,8 +139,59 @@ class Objective:
 
     @property
     def num_samples(self) -> int:
-        """The number of samples ``N`` the loss averages over."""
-        return self.dataset.num_samples
+        """The number of samples ``N`` the loss averages over (of every rank, with a group)."""
+        return sum(self.shard_sizes)
+
+    @property
+    def group(self) -> Any:
+        """The ``torch.distributed`` process group the sums run over, or None."""
+        return None if self._reducer is None else self._reducer.group
+
+    def sum_over_ranks(
+        self,
+        compute: Callable[[], torch.Tensor],
+        *,
+        shape: tuple[int, ...],
+        same: Sequence[torch.Tensor] = (),
+    ) -> torch.Tensor:
+        """``compute()``, summed over the group's ranks if there is one (else as it is).
+
+        ``compute`` returns this rank's share of a sum over all samples (weighted by
+        ``n_b / N`` with the global ``N``); ``same`` are tensors every rank must share.
+        With a group, an error on one rank is raised on every rank
+        (:meth:`hesskit.distributed.Reducer.sum`).
+        """
+        if self._reducer is None:
+            return compute()
+        reducer = self._reducer
+        return reducer.sum(compute, shape=shape, dtype=self.dtype, device=self.device, same=same)
+
+    def on_every_rank(self, check: Callable[[], T]) -> T:
+        """``check()``; with a group, an error on any rank is raised on every rank.
+
+        For the argument checks that run after construction and before a collective (one
+        rank raising alone would leave the others waiting in it): one small collective
+        with a group, none without.
+        """
+        if self._reducer is None:
+            return check()
+        results: list[T] = []
+
+        def run() -> list[float]:
+            results.append(check())
+            return []
+
+        self._reducer.gather(run, width=0)
+        return results[0]
+
+    def any_rank(self, flag: bool) -> bool:
+        """Whether ``flag`` is true on some rank (one small collective with a group).
+
+        For a local decision to make a collective call, which every rank must then make.
+        """
+        if self._reducer is None:
+            return flag
+        return bool(self._reducer.gather(lambda: [float(flag)], width=1).any())
 
     @property
     def theta(self) -> dict[str, torch.Tensor]:
@@ -185,7 +264,7 @@ class Objective:
         """
         self.check_mode()
         self._buffer_copies = _copies(_read(self._slots[1]))  # the model's current buffers
-        for index, weight, inputs, targets in self.dataset.weighted_batches():
+        for index, weight, inputs, targets in self.dataset.weighted_batches(self.num_samples):
             yield index, weight, *normal_tensors((inputs, targets))
 
     def loss(self, theta: torch.Tensor | None = None) -> torch.Tensor:
@@ -194,6 +273,10 @@ class Objective:
         Raises:
             ValueError: if ``theta`` is malformed or the loss of a batch is not finite.
         """
+        same = () if theta is None else (theta,)
+        return self.sum_over_ranks(lambda: self._local_loss(theta), shape=(), same=same)
+
+    def _local_loss(self, theta: torch.Tensor | None) -> torch.Tensor:
         named = self._named(theta)
         with torch.no_grad():
             losses = [(w, self.batch_loss(named, x, y)) for _, w, x, y in self.batches()]
@@ -206,6 +289,11 @@ class Objective:
         Raises:
             ValueError: if ``theta`` is malformed or a batch's gradient is not finite.
         """
+        same = () if theta is None else (theta,)
+        shape = (self.num_parameters,)
+        return self.sum_over_ranks(lambda: self._local_gradient(theta), shape=shape, same=same)
+
+    def _local_gradient(self, theta: torch.Tensor | None) -> torch.Tensor:
         sums = []
         with autograd_allowed():
             flat = self.layout.flatten(self._named(theta))

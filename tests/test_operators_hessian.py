@@ -147,8 +147,12 @@ class TestErrors:
             hesskit.hessian(nn.Linear(2, 1), nn.functional.mse_loss)
 
     def test_data_with_function_form(self):
-        with pytest.raises(ValueError, match="data and params are for the model form"):
+        with pytest.raises(ValueError, match="data, params and group are for the model form"):
             hesskit.hessian(lambda x: x.sum(), torch.ones(2), data=(1, 2))
+
+    def test_group_with_function_form(self):
+        with pytest.raises(ValueError, match="data, params and group are for the model form"):
+            hesskit.hessian(lambda x: x.sum(), torch.ones(2), group=object())
 
     def test_theta_not_flat(self):
         with pytest.raises(ValueError, match="theta must be a non-empty 1-D tensor"):

@@ -66,6 +66,7 @@ def interpolate(
     *,
     num_points: int = 21,
     params: Iterable[str | nn.Module] | str | nn.Module | None = None,
+    group: Any = None,
 ) -> LinearPath:
     """The mean loss along the straight segment from ``theta_a`` to ``theta_b``.
 
@@ -80,6 +81,8 @@ def interpolate(
             steps of 0.05, resolves barriers as in Frankle et al. 2020 at little cost).
         params: which parameters the vectors hold (names or sub-modules); None for all
             trainable ones, in ``model.named_parameters()`` order.
+        group: a ``torch.distributed`` process group, or None: ``data`` is then this
+            rank's shard and the losses are over every rank's (:mod:`hesskit.distributed`).
 
     Returns:
         A :class:`LinearPath`; ``losses[0]`` and ``losses[-1]`` are exactly the losses at
@@ -100,11 +103,17 @@ def interpolate(
         >>> path.barrier, path.argmax_t
         (1.0, 0.5)
     """
-    objective = Objective(model, loss_fn, data, params=params)
+    objective = Objective(model, loss_fn, data, params=params, group=group)
     n, dtype, device = objective.num_parameters, objective.dtype, objective.device
-    theta_a = _checks.check_flat_vector("theta_a", theta_a, n=n, dtype=dtype, device=device)
-    theta_b = _checks.check_flat_vector("theta_b", theta_b, n=n, dtype=dtype, device=device)
-    count = _checks.check_int_in_range("num_points", num_points, low=2)
+
+    def checked() -> tuple[torch.Tensor, torch.Tensor, int]:
+        return (
+            _checks.check_flat_vector("theta_a", theta_a, n=n, dtype=dtype, device=device),
+            _checks.check_flat_vector("theta_b", theta_b, n=n, dtype=dtype, device=device),
+            _checks.check_int_in_range("num_points", num_points, low=2),
+        )
+
+    theta_a, theta_b, count = objective.on_every_rank(checked)
     t = torch.linspace(0, 1, count, dtype=dtype, device=device)
     losses = torch.stack([objective.loss((1 - s) * theta_a + s * theta_b) for s in t])
     return LinearPath(t, losses)

@@ -3,7 +3,8 @@
 A subclass implements :meth:`ModelCurvature._batch_matmat`, the product of one batch's
 curvature (of that batch's mean loss) with a block ``(n, k)``; the base class averages the
 batches of its :class:`~hesskit.Objective` weighted by their sample counts, so the result
-is the curvature of the mean loss over the whole data set, and checks that every batch's
+is the curvature of the mean loss over the whole data set (over every rank's shard, with a
+process group: :mod:`hesskit.distributed`), and checks that every batch's
 product is finite with a single host synchronisation per product. The objective checks the
 model's mode and the data on every pass. Products run with autograd allowed, so they work
 inside ``torch.inference_mode()`` and ``torch.no_grad()``.
@@ -30,17 +31,33 @@ from hesskit.operators.base import LinearOperator
 class ModelCurvature(LinearOperator):
     """Base of the curvature operators of the mean loss of ``model`` over ``data``."""
 
-    def __init__(self, model: nn.Module, loss_fn: LossFn, data: Any, *, params: Selection = None):
-        self.objective = Objective(model, loss_fn, data, params=params)
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        data: Any,
+        *,
+        params: Selection = None,
+        group: Any = None,
+    ):
+        self.objective = Objective(model, loss_fn, data, params=params, group=group)
         n = self.objective.num_parameters
         super().__init__((n, n), dtype=self.objective.dtype, device=self.objective.device)
 
     def matmat(self, block: torch.Tensor) -> torch.Tensor:
-        """Return ``A @ block`` for a block of shape ``(n, k)``."""
-        with autograd_allowed():
-            if block.is_inference():
-                block = block.clone()
-            return super().matmat(block)
+        """Return ``A @ block`` for a block of shape ``(n, k)``.
+
+        With a process group: this rank's share, summed over the ranks in one
+        ``all_reduce`` (an error on any rank is raised on every rank).
+        """
+
+        def local() -> torch.Tensor:
+            with autograd_allowed():
+                normal = block.clone() if block.is_inference() else block
+                return LinearOperator.matmat(self, normal)
+
+        k = block.shape[1] if isinstance(block, torch.Tensor) and block.ndim == 2 else 1
+        return self.objective.sum_over_ranks(local, shape=(self.shape[0], k), same=(block,))
 
     def _batch_matmat(
         self, index: int, inputs: Any, targets: Any, block: torch.Tensor

@@ -47,11 +47,11 @@ class GaussNewton(ModelCurvature):
         return map_columns(product, block)
 
 
-def ggn(model: torch.nn.Module, loss_fn, data: Any, *, params=None) -> GaussNewton:
+def ggn(model: torch.nn.Module, loss_fn, data: Any, *, params=None, group=None) -> GaussNewton:
     """The generalized Gauss-Newton matrix ``J^T H_out J`` of the mean loss over ``data``.
 
-    Same arguments as the model form of :func:`hesskit.hessian`; ``loss_fn`` must return
-    the batch mean.
+    Same arguments as the model form of :func:`hesskit.hessian` (``group=`` included);
+    ``loss_fn`` must return the batch mean.
 
     Example:
         >>> import torch, hesskit
@@ -62,4 +62,4 @@ def ggn(model: torch.nn.Module, loss_fn, data: Any, *, params=None) -> GaussNewt
         tensor([[1., 0.],
                 [0., 1.]])
     """
-    return GaussNewton(model, loss_fn, data, params=params)
+    return GaussNewton(model, loss_fn, data, params=params, group=group)

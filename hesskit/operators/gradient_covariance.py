@@ -55,10 +55,14 @@ class MeanGradientOuterProduct(LinearOperator):
         self._versions: Versions = ()
 
     def _matmat(self, block: torch.Tensor) -> torch.Tensor:
-        if self._gradient is None or self._versions != self.objective.versions():
+        # the refresh is a collective with a group: every rank refreshes if one must
+        stale = self._gradient is None or self._versions != self.objective.versions()
+        if self.objective.any_rank(stale):
             self._gradient = self.objective.gradient()
             self._versions = self.objective.versions()
-        return torch.outer(self._gradient, self._gradient @ block)
+        gradient = self._gradient
+        assert gradient is not None  # stale on the first product
+        return torch.outer(gradient, gradient @ block)
 
 
 def _as_batch_of_one(part: Any) -> Any:
@@ -67,11 +71,18 @@ def _as_batch_of_one(part: Any) -> Any:
 
 
 def gradient_covariance(
-    model: torch.nn.Module, loss_fn, data: Any, *, params=None, centered: bool = False
+    model: torch.nn.Module,
+    loss_fn,
+    data: Any,
+    *,
+    params=None,
+    centered: bool = False,
+    group=None,
 ) -> LinearOperator:
     """The second moment of per-sample gradients, ``(1/N) sum_i g_i g_i^T``.
 
-    Same arguments as the model form of :func:`hesskit.hessian`; ``loss_fn`` is applied to
+    Same arguments as the model form of :func:`hesskit.hessian` (``group=`` included: the
+    mean gradient of ``centered`` is then summed over the ranks too); ``loss_fn`` is applied to
     one sample at a time (as a batch of one), so it must work on a batch of size one.
     With ``centered=True`` the outer product of the mean gradient is subtracted: the
     result is ``GradientCovariance(...) - MeanGradientOuterProduct(...)``.
@@ -84,8 +95,10 @@ def gradient_covariance(
         >>> C.shape
         (1, 1)
     """
-    centered = _checks.check_bool("centered", centered)
-    second_moment = GradientCovariance(model, loss_fn, data, params=params)
+    second_moment = GradientCovariance(model, loss_fn, data, params=params, group=group)
+    centered = second_moment.objective.on_every_rank(
+        lambda: _checks.check_bool("centered", centered)
+    )
     if not centered:
         return second_moment
     return second_moment - MeanGradientOuterProduct(second_moment.objective)

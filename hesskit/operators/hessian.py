@@ -60,9 +60,11 @@ _BATCHED_BELOW = 2**21
 class ModelHessian(ModelCurvature):
     """Hessian of the mean of ``loss_fn(model(inputs), targets)`` over all samples."""
 
-    def __init__(self, model, loss_fn, data, *, params=None, method="auto"):
-        super().__init__(model, loss_fn, data, params=params)
-        self.method = _checks.check_choice("method", method, METHODS)
+    def __init__(self, model, loss_fn, data, *, params=None, method="auto", group=None):
+        super().__init__(model, loss_fn, data, params=params, group=group)
+        self.method = self.objective.on_every_rank(
+            lambda: _checks.check_choice("method", method, METHODS)
+        )
         if self.method == "auto":
             one_batch = len(self.objective.dataset.batch_sizes) == 1
             self.method = "cached_graph" if one_batch else "double_backward"
@@ -88,7 +90,7 @@ class ModelHessian(ModelCurvature):
         self.objective.check_mode()
         sizes = self.objective.dataset.batch_sizes
         return weighted_sum(
-            (size / sum(sizes), self._batch_matmat(index, None, None, block))
+            (size / self.objective.num_samples, self._batch_matmat(index, None, None, block))
             for index, size in enumerate(sizes)
         )
 
@@ -208,6 +210,7 @@ def hessian(
     *,
     params=None,
     method: str = "auto",
+    group=None,
 ) -> LinearOperator:
     """The Hessian of the mean loss of a model over a data set, or of a function f(theta).
 
@@ -230,6 +233,9 @@ def hessian(
             The default ``"auto"`` is the fastest measured choice that keeps memory
             independent of the number of batches (``"cached_graph"`` for one batch, else
             ``"double_backward"``).
+        group: a ``torch.distributed`` process group (model form only): ``data`` is this
+            rank's shard, and the operator is the Hessian over every rank's shard, the
+            same on every rank (see :mod:`hesskit.distributed`).
 
     Returns:
         A symmetric :class:`~hesskit.LinearOperator` of size the number of parameters.
@@ -249,8 +255,10 @@ def hessian(
         if data is None:
             msg = "data is required with a model: pass an (X, Y) pair or a list of batches"
             raise ValueError(msg)
-        return ModelHessian(model_or_f, loss_fn_or_theta, data, params=params, method=method)
-    if data is not None or params is not None:
-        msg = "data and params are for the model form hessian(model, loss_fn, data)"
+        return ModelHessian(
+            model_or_f, loss_fn_or_theta, data, params=params, method=method, group=group
+        )
+    if data is not None or params is not None or group is not None:
+        msg = "data, params and group are for the model form hessian(model, loss_fn, data)"
         raise ValueError(msg)
     return FunctionHessian(model_or_f, loss_fn_or_theta)
