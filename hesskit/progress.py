@@ -55,7 +55,7 @@ def _ignore(done: int, total: int) -> None:
 
 
 @contextlib.contextmanager
-def reporting(progress: Any, desc: str) -> Iterator[Callback]:
+def reporting(progress: Any, desc: str, *, unit: str = "products") -> Iterator[Callback]:
     """The callback for a ``progress=`` argument, and a bar's cleanup when it made one.
 
     Raises:
@@ -64,7 +64,7 @@ def reporting(progress: Any, desc: str) -> Iterator[Callback]:
     if progress is None or progress is False:
         yield _ignore
     elif progress is True:
-        bar = ProgressBar(desc)
+        bar = ProgressBar(desc, unit=unit)
         try:
             yield bar
         finally:

@@ -23,6 +23,7 @@ from torch import nn
 
 import hesskit
 from hesskit.cli import main
+from tests.cases import dense_loss_hessian
 
 MODEL_FILE = textwrap.dedent(
     '''
@@ -106,21 +107,13 @@ def user(tmp_path_factory):
 
 
 def _dense_spectrum(net, checkpoint: Path) -> torch.Tensor:
-    """Eigenvalues of the float64 Hessian by torch.autograd.functional.hessian."""
+    """Eigenvalues of the float64 Hessian of the checkpoint's model, by torch.func.hessian."""
     model = net.model()
     saved = torch.load(checkpoint, weights_only=True)
     model.load_state_dict(saved.get("state_dict", saved.get("model", saved)))
-    X, Y = net.data()
-    names = [name for name, _ in model.named_parameters()]
-    shapes = [p.shape for p in model.parameters()]
-    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-
-    def loss(theta):
-        pieces = torch.split(theta, [s.numel() for s in shapes])
-        tensors = {n: t.reshape(s) for n, t, s in zip(names, pieces, shapes, strict=True)}
-        return nn.functional.cross_entropy(torch.func.functional_call(model, tensors, X), Y)
-
-    return torch.linalg.eigvalsh(torch.autograd.functional.hessian(loss, flat))
+    return torch.linalg.eigvalsh(
+        dense_loss_hessian(model, nn.functional.cross_entropy, *net.data())
+    )
 
 
 def _environment() -> dict[str, str]:
