@@ -145,12 +145,19 @@ def _eigen_record(result: hesskit.EigenResult, seconds: float) -> dict[str, Any]
 
 def _outliers(density: hesskit.SpectralDensity | None, top: dict | None) -> dict | None:
     """The log-gap split (:func:`hesskit.spectrum.split`) of the density, or else of the
-    top eigenvalues (which sees only the top of the spectrum: ``source`` says which)."""
+    top eigenvalues (which sees only the top of the spectrum: ``source`` says which).
+
+    The rule looks at most at half the values per probe (``max_outliers``); a count at that
+    cap means that no gap was found, not that there are that many outliers (``at_cap``).
+    """
     if density is not None:
-        parts, source = hesskit.spectrum.split(density), "density"
+        cap = max(1, density.nodes.shape[1] // 2)
+        parts = hesskit.spectrum.split(density, max_outliers=cap)
+        source = "density"
     elif top is not None and len(top["eigenvalues"]) >= 2:
         values = torch.tensor(top["eigenvalues"], dtype=torch.float64)
-        parts, source = hesskit.spectrum.split(values), "top eigenvalues"
+        cap = len(values) // 2
+        parts, source = hesskit.spectrum.split(values, max_outliers=cap), "top eigenvalues"
     else:
         return None
     return {
@@ -159,4 +166,6 @@ def _outliers(density: hesskit.SpectralDensity | None, top: dict | None) -> dict
         "num_outliers": parts.num_outliers,
         "outliers": parts.outliers.tolist(),
         "edge": parts.edge,
+        "max_outliers": cap,
+        "at_cap": parts.num_outliers == cap,
     }

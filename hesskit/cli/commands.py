@@ -235,7 +235,7 @@ def _sweep_row(name: str, record: dict[str, Any]) -> dict[str, Any]:
         "lambda_max": None if top is None else top["eigenvalues"][0],
         "trace": None if trace is None else trace["estimate"],
         "trace_stderr": None if trace is None else trace["stderr"],
-        "num_outliers": None if split is None else split["num_outliers"],
+        "num_outliers": None if split is None or split["at_cap"] else split["num_outliers"],
         "num_matvecs": record["num_matvecs"],
         "seconds": record["seconds"],
     }
@@ -248,7 +248,10 @@ def _headline(record: dict[str, Any]) -> str:
         parts.append(f"lambda_max {row['lambda_max']:.4g}")
     if row["trace"] is not None:
         parts.append(f"trace {row['trace']:.4g}")
-    if row["num_outliers"] is not None:
-        parts.append(f"{row['num_outliers']} outliers")
+    if record["outliers"] is not None:
+        split = record["outliers"]
+        parts.append(
+            "no gap to the bulk" if split["at_cap"] else f"{split['num_outliers']} outliers"
+        )
     cost = f"({record['num_matvecs']} products, {record['seconds']:.2f} s)"
     return ", ".join(parts) + " " + cost

@@ -37,7 +37,7 @@ def density_figure(record: dict[str, Any], path: Path) -> None:
     ax.set_yscale("log")
     ax.set_ylim(float(values.max()) * 1e-4, float(values.max()) * 3)
     split = record["outliers"]
-    if split is not None:
+    if split is not None and not split["at_cap"]:
         for index, value in enumerate(split["outliers"]):
             label = f"outliers ({split['num_outliers']})" if index == 0 else None
             ax.axvline(value, color="C3", linewidth=1, label=label)

@@ -78,7 +78,9 @@ def summary_table(record: dict[str, Any]) -> str:
     if record["outliers"] is not None:
         split = record["outliers"]
         text = f"{split['num_outliers']} above {split['edge']:.4g}"
-        if split["num_outliers"]:
+        if split["at_cap"]:
+            text += " (the rule's cap: no gap found, no clear outliers)"
+        elif split["num_outliers"]:
             text += " (" + ", ".join(f"{v:.4g}" for v in split["outliers"][:5]) + ")"
         rows.append((f"outliers ({split['source']})", text, None))
     rows.append(("total", "", {"num_matvecs": record["num_matvecs"], "seconds": record["seconds"]}))
