@@ -86,6 +86,8 @@ def sweep_figure(rows: list[dict[str, Any]], path: Path) -> None:
         values = [float("nan") if r[key] is None else r[key] for r in rows]
         ax.plot(positions, values, "o-", ms=4)
         ax.set_ylabel(label)
+        if key != "num_outliers" and all(v > 0 for v in values if v == v):  # (NaN: skipped)
+            ax.set_yscale("log")
     axes[-1].set_xticks(positions, [r["checkpoint"] for r in rows], rotation=45, ha="right")
     axes[-1].set_xlabel("checkpoint")
     fig.savefig(path)

@@ -279,7 +279,8 @@ def _coordinates(extent: float, num_points: int, objective: Objective) -> torch.
 
 
 def plot_plane(result: LossPlane, ax: Any = None, *, levels: int = 30) -> Any:
-    """Contours of a :class:`LossPlane` (log-spaced levels when every loss is positive).
+    """Filled contours of a :class:`LossPlane`: of ``log10`` of the loss when every loss is
+    positive (a minimum's basin and the walls around it both show), else of the loss.
 
     Args:
         result: what :func:`plane` returned.
@@ -290,24 +291,16 @@ def plot_plane(result: LossPlane, ax: Any = None, *, levels: int = 30) -> Any:
     Returns:
         The ``Axes``.
     """
-    import matplotlib.colors
     from matplotlib.figure import Figure
 
     if ax is None:
         ax = Figure(figsize=(4.8, 4.0), dpi=110, layout="constrained").add_subplot()
     losses = result.losses.detach().cpu().double()
+    logarithmic = bool((losses > 0).all())
+    values = losses.log10() if logarithmic else losses
     a, b = result.alpha.cpu().numpy(), result.beta.cpu().numpy()
-    low, high = float(losses.min()), float(losses.max())
-    if low > 0 and high > low:
-        bounds = torch.logspace(
-            torch.log10(torch.tensor(low)), torch.log10(torch.tensor(high)), levels
-        )
-        filled = ax.contourf(
-            a, b, losses.T.numpy(), levels=bounds.numpy(), norm=matplotlib.colors.LogNorm()
-        )
-    else:
-        filled = ax.contourf(a, b, losses.T.numpy(), levels=levels)
-    ax.figure.colorbar(filled, ax=ax, label="loss")
+    filled = ax.contourf(a, b, values.T.numpy(), levels=levels)
+    ax.figure.colorbar(filled, ax=ax, label="log10 loss" if logarithmic else "loss")
     ax.plot([0], [0], "k+", ms=10)
     labels = {
         "hessian": "eigenvector {} (lambda = {:.3g})",
