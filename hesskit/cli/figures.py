@@ -73,10 +73,12 @@ def eigenvalues_figure(record: dict[str, Any], path: Path) -> None:
 
 def sweep_figure(rows: list[dict[str, Any]], path: Path) -> None:
     """lambda_max, the trace and the outlier count over the checkpoints, in sweep order."""
+    from matplotlib.ticker import MaxNLocator
+
     panels = [
         ("lambda_max", "lambda_max"),
         ("trace", "trace"),
-        ("num_outliers", "outliers"),
+        ("num_outliers", "outliers\n(log-gap rule)"),
     ]
     panels = [(key, label) for key, label in panels if any(r[key] is not None for r in rows)]
     fig = _figure(6.4, 1.0 + 1.5 * len(panels))
@@ -86,7 +88,10 @@ def sweep_figure(rows: list[dict[str, Any]], path: Path) -> None:
         values = [float("nan") if r[key] is None else r[key] for r in rows]
         ax.plot(positions, values, "o-", ms=4)
         ax.set_ylabel(label)
-        if key != "num_outliers" and all(v > 0 for v in values if v == v):  # (NaN: skipped)
+        if key == "num_outliers":
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_ylim(-0.5, max([v for v in values if v == v] + [0]) + 0.5)  # (NaN: skipped)
+        elif all(v > 0 for v in values if v == v):
             ax.set_yscale("log")
     axes[-1].set_xticks(positions, [r["checkpoint"] for r in rows], rotation=45, ha="right")
     axes[-1].set_xlabel("checkpoint")
