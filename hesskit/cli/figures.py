@@ -90,7 +90,7 @@ def sweep_figure(rows: list[dict[str, Any]], path: Path) -> None:
         ax.set_ylabel(label)
         if key == "num_outliers":
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_ylim(-0.5, max([v for v in values if v == v] + [0]) + 0.5)  # (NaN: skipped)
+            ax.set_ylim(-0.5, max([v for v in values if v == v] + [1]) + 0.5)  # (NaN: skipped)
         elif all(v > 0 for v in values if v == v):
             ax.set_yscale("log")
     axes[-1].set_xticks(positions, [r["checkpoint"] for r in rows], rotation=45, ha="right")
