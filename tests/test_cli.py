@@ -65,6 +65,10 @@ MODEL_FILE = textwrap.dedent(
         return [(X[:25], Y[:25]), (X[25:], Y[25:])]
 
 
+    def batch_tuple():
+        return tuple(batches())
+
+
     def loss(outputs, targets):
         return nn.functional.cross_entropy(outputs, targets)
 
@@ -185,6 +189,7 @@ def test_the_same_numbers_from_every_form_of_data_and_seed(user, tmp_path, capsy
         "again": [f"{folder}/net.py:data"],
         "batched": [f"{folder}/net.py:data", "--batch-size", "16"],
         "list": [f"{folder}/net.py:batches"],
+        "tuple": [f"{folder}/net.py:batch_tuple"],
         "dataset": [f"{folder}/net.py:dataset", "--batch-size", "16"],
         "loader": [f"{folder}/net.py:loader"],
     }

@@ -78,10 +78,12 @@ def analyse(H: LinearOperator, settings: Settings, *, quiet: bool, label: str = 
         UsageError: naming ``--top`` or ``--bottom`` if it is not below the dimension.
     """
     n, seed = H.shape[0], settings.seed
-    record: dict[str, Any] = {"top": None, "bottom": None, "trace": None, "density": None}
-    for part, k, which in (("top", settings.top, "LA"), ("bottom", settings.bottom, "SA")):
+    eigenproblems = (("top", settings.top, "LA"), ("bottom", settings.bottom, "SA"))
+    for part, k, _ in eigenproblems:  # before any product is spent
         if k >= n:
             raise UsageError(f"--{part}", f"must be below the number of parameters, {n}, got {k}")
+    record: dict[str, Any] = {"top": None, "bottom": None, "trace": None, "density": None}
+    for part, k, which in eigenproblems:
         if k:
 
             def solve(bar: ProgressBar, k: int = k, which: str = which) -> hesskit.EigenResult:

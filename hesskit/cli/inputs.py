@@ -185,11 +185,11 @@ def load_data(
             return [_converted((inputs, targets), dtype, device)]
         pieces = zip(inputs.split(batch_size), targets.split(batch_size), strict=True)
         return [_converted(batch, dtype, device) for batch in pieces]
-    if isinstance(data, DataLoader) or (isinstance(data, list) and data):
+    if isinstance(data, DataLoader) or (isinstance(data, (list, tuple)) and data):
         if batch_size is not None:
             msg = f"{reference}() returns batches already ({type(data).__name__}); drop it"
             raise UsageError("--batch-size", msg)
-        if isinstance(data, list):
+        if isinstance(data, (list, tuple)):
             return [_converted(batch, dtype, device) for batch in data]
         return ConvertedLoader(data, dtype, device)
     if isinstance(data, TorchDataset) and hasattr(data, "__len__"):
