@@ -79,6 +79,11 @@ MODEL_FILE = textwrap.dedent(
 
     def not_data():
         return "forty samples"
+
+
+    def narrow_data():
+        X, Y = data()
+        return X[:, :3], Y
     '''
 )
 
@@ -281,6 +286,11 @@ def _error_cases(folder: Path) -> dict[str, tuple[list[str], str, str]]:
             [*spectrum, "--checkpoint", str(folder / "notes.pt")],
             "--checkpoint",
             "is not a checkpoint torch.load can read",
+        ),
+        "inputs of the wrong width": (
+            ["spectrum", f"{net}:model", "--data", f"{net}:narrow_data"],
+            "MODEL, --data and --loss",
+            "raised RuntimeError: mat1 and mat2 shapes cannot be multiplied",
         ),
         "loss": ([*spectrum, "--loss", "hinge"], "--loss", "'hinge' is not cross_entropy"),
         "params": (

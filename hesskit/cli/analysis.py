@@ -50,11 +50,19 @@ class Settings:
 
 
 def hessian_of(model: nn.Module, loss_fn: Any, data: Any, params: Any) -> ModelHessian:
-    """The Hessian operator; a mismatch of model, loss and data is a usage error."""
+    """The Hessian operator; a mismatch of model, loss and data is a usage error.
+
+    Building it runs the model and the loss on the first batch, so anything they raise
+    (torch's RuntimeError for inputs of the wrong width, IndexError for a label out of
+    range) is the user's input at fault, not a traceback to show.
+    """
     try:
         return ModelHessian(model, loss_fn, data, params=params)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError) as error:  # hesskit's own checks: their message says it
         raise UsageError("MODEL, --data and --loss", " ".join(str(error).split())) from error
+    except Exception as error:
+        msg = f"the model and loss on the first batch raised {type(error).__name__}: {error}"
+        raise UsageError("MODEL, --data and --loss", " ".join(msg.split())) from error
 
 
 T = TypeVar("T")
