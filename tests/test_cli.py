@@ -111,6 +111,8 @@ def user(tmp_path_factory):
             nn.functional.cross_entropy(model(X), Y).backward()
             optimizer.step()
     torch.save(net.wider().state_dict(), folder / "wider.pt")
+    (folder / "run").mkdir()
+    torch.save(model.state_dict(), folder / "run" / "sweep.pt")
     (folder / "notes.pt").write_text("not a checkpoint")
     return folder, net
 
@@ -304,6 +306,11 @@ def _error_cases(folder: Path) -> dict[str, tuple[list[str], str, str]]:
             ["sweep", f"{net}:model", *data, "--checkpoints", "none*.pt"],
             "--checkpoints",
             "matches no file",
+        ),
+        "a checkpoint named sweep": (
+            ["sweep", f"{net}:model", *data, "--checkpoints", str(folder / "run" / "*.pt")],
+            "--checkpoints",
+            "named 'sweep' would write DIR/sweep.json, the summary's file",
         ),
     }
 

@@ -42,6 +42,9 @@ from hesskit.cli.output import (
     write_json,
 )
 
+SUMMARY = "sweep"
+"""Stem of a sweep's summary files, DIR/sweep.json and DIR/sweep.png."""
+
 
 @dataclass
 class Job:
@@ -181,6 +184,9 @@ def run_sweep(args: argparse.Namespace) -> None:
     if repeated:
         msg = f"two checkpoints share the name {repeated[0]!r}; each needs its own DIR/<name>.json"
         raise UsageError("--checkpoints", msg)
+    if SUMMARY in names:  # its record would be overwritten by the summary, then recomputed
+        msg = f"a checkpoint named {SUMMARY!r} would write DIR/{SUMMARY}.json, the summary's file"
+        raise UsageError("--checkpoints", msg)
     job = prepare(args)
     out = _out_folder(args.out)
     for stale in out.glob(f".*{TEMPORARY_SUFFIX}"):  # what a killed run was writing
@@ -197,8 +203,8 @@ def run_sweep(args: argparse.Namespace) -> None:
             job.say(f"[{index}/{len(names)}] {name}: {_headline(record)}")
         records.append((name, record))
     rows = [_sweep_row(name, record) for name, record in records]
-    write_json(out / "sweep.json", {"settings": job.settings.as_json(), "checkpoints": rows})
-    figures.sweep_figure(rows, out / "sweep.png")
+    write_json(out / f"{SUMMARY}.json", {"settings": job.settings.as_json(), "checkpoints": rows})
+    figures.sweep_figure(rows, out / f"{SUMMARY}.png")
     job.say(f"wrote {len(rows)} records, sweep.json and sweep.png to {out}")
 
 
