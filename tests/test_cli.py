@@ -211,6 +211,21 @@ def test_the_same_numbers_from_every_form_of_data_and_seed(user, tmp_path, capsy
         assert values[name] == pytest.approx(values["pair"], rel=1e-10), name
 
 
+def test_a_count_at_the_cap_is_a_lower_bound_not_no_gap():
+    """--top 2 with one clear outlier: the log-gap count, 1, is at its cap of 1."""
+    from hesskit.cli.analysis import _outliers
+    from hesskit.cli.commands import _headline
+    from hesskit.cli.output import summary_table
+
+    split = _outliers(None, {"eigenvalues": [10.0, 1.0]})
+    assert split["at_cap"] and split["num_outliers"] == 1 and split["outliers"] == [10.0]
+    record = {"top": None, "bottom": None, "trace": None, "density": None, "outliers": split}
+    record.update(checkpoint=None, num_matvecs=12, seconds=0.1)
+    table, headline = summary_table(record), _headline(record)
+    assert "1 above" in table and "or more" in table and "no gap" not in table
+    assert "1 outliers or more (the rule's cap)" in headline
+
+
 def _finished_files(out: Path) -> dict[str, tuple[int, str]]:
     return {
         path.name: (path.stat().st_mtime_ns, path.read_text()) for path in out.glob("step*.json")

@@ -158,7 +158,9 @@ def _outliers(density: hesskit.SpectralDensity | None, top: dict | None) -> dict
     top eigenvalues (which sees only the top of the spectrum: ``source`` says which).
 
     The rule looks at most at half the values per probe (``max_outliers``); a count at that
-    cap means that no gap was found, not that there are that many outliers (``at_cap``).
+    cap (``at_cap``) means a gap at the last value examined, with the bulk's edge possibly
+    further down: at least that many above it, not a count (nor "no gap": with ``--top 2``
+    one clear outlier is at the cap of 1).
     """
     if density is not None:
         cap = max(1, density.nodes.shape[1] // 2)

@@ -256,8 +256,7 @@ def _headline(record: dict[str, Any]) -> str:
         parts.append(f"trace {row['trace']:.4g}")
     if record["outliers"] is not None:
         split = record["outliers"]
-        parts.append(
-            "no gap to the bulk" if split["at_cap"] else f"{split['num_outliers']} outliers"
-        )
+        capped = " or more (the rule's cap)" if split["at_cap"] else ""
+        parts.append(f"{split['num_outliers']} outliers{capped}")
     cost = f"({record['num_matvecs']} products, {record['seconds']:.2f} s)"
     return ", ".join(parts) + " " + cost

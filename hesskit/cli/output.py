@@ -79,7 +79,7 @@ def summary_table(record: dict[str, Any]) -> str:
         split = record["outliers"]
         text = f"{split['num_outliers']} above {split['edge']:.4g}"
         if split["at_cap"]:
-            text += " (the rule's cap: no gap found, no clear outliers)"
+            text += " (the rule's cap: or more, the bulk's edge may lie beyond what it examines)"
         elif split["num_outliers"]:
             text += " (" + ", ".join(f"{v:.4g}" for v in split["outliers"][:5]) + ")"
         rows.append((f"outliers ({split['source']})", text, None))
