@@ -358,6 +358,23 @@ def test_every_bad_input_names_the_argument_and_exits_2(user, tmp_path, capsys):
         assert text in err and err.count("\n") == 1, (name, err)
 
 
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["spectrum", "m.py:f", "--data", "d.py:g", "--top", "abc"], "--top: invalid int value"),
+        (["spectrum", "m.py:f"], "the following arguments are required: --data"),
+        (["sweep", "m.py:f", "--data", "d.py:g", "--dtype", "half"], "--dtype: invalid choice"),
+        (["spectra"], "invalid choice: 'spectra'"),
+    ],
+)
+def test_argparse_errors_are_one_line_too(args, text, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1 and text in err, err
+    assert err.startswith("hesskit") and err.endswith("--help)\n"), err
+
+
 @pytest.mark.parametrize("command", ["spectrum", "sweep"])
 def test_help_of_every_subcommand(command, capsys):
     with pytest.raises(SystemExit) as stop:

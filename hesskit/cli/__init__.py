@@ -10,6 +10,7 @@ the model, data of the wrong kind) is one line naming the argument and exit stat
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
 from hesskit.cli.commands import run_spectrum, run_sweep
 from hesskit.cli.inputs import UsageError
@@ -21,6 +22,15 @@ _DATA_HELP = (
     "path/to/file.py:function or package.module:function returning an (X, Y) pair, a list "
     "of (inputs, targets) batches, a torch Dataset or a DataLoader"
 )
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's own errors (``--top abc``, a missing ``--data``) as one line, exit 2,
+    like every other bad input, instead of the usage block and then the error."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``PROG: error: MESSAGE (see PROG --help)`` and exit 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _add_common(parser: argparse.ArgumentParser, *, default_out: str) -> None:
@@ -65,9 +75,7 @@ def _add_common(parser: argparse.ArgumentParser, *, default_out: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``hesskit`` and its subcommands."""
-    parser = argparse.ArgumentParser(
-        prog="hesskit", description="Curvature of neural-network loss surfaces."
-    )
+    parser = _Parser(prog="hesskit", description="Curvature of neural-network loss surfaces.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     spectrum = commands.add_parser(
         "spectrum",
