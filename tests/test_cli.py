@@ -271,6 +271,25 @@ def test_sweep_killed_then_resumed_computes_only_what_is_missing(user, tmp_path)
     assert again.stderr.startswith("hesskit sweep: error: --out: ") and "top" in again.stderr
 
 
+def test_a_resumed_sweep_refuses_a_record_of_an_overwritten_checkpoint(user, tmp_path, capsys):
+    folder, _ = user
+    run = tmp_path / "run"
+    run.mkdir()
+    for step in (0, 10):
+        (run / f"step{step}.pt").write_bytes((folder / f"step{step}.pt").read_bytes())
+    args = ["sweep", f"{folder}/net.py:model", "--data", f"{folder}/net.py:data", "--quiet"]
+    args += ["--checkpoints", str(run / "*.pt"), "--out", str(tmp_path / "out"), *SMALL]
+    main(args)
+    main(args)  # resumed, nothing changed: both kept
+    (run / "step10.pt").write_bytes((folder / "step20.pt").read_bytes())  # training rerun
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1, err
+    assert err.startswith("hesskit sweep: error: --out: ") and "step10.json" in err, err
+    assert "SHA-256 differs" in err, err
+
+
 def _error_cases(folder: Path) -> dict[str, tuple[list[str], str, str]]:
     """Bad input: the arguments, the argument the error must name, and what it must say."""
     net = f"{folder}/net.py"

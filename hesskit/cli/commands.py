@@ -4,14 +4,16 @@ A sweep is resumable: each checkpoint's record is written atomically
 (:func:`hesskit.cli.output.write_json`) to ``DIR/<checkpoint name>.json``, so after an
 interruption a file at that name is a finished record, and the next run computes only the
 checkpoints without one. A file that does not parse as a record (copied in half, edited)
-is recomputed, never read as finished; a record computed with other settings stops the run
-rather than mix two settings in one folder.
+is recomputed, never read as finished; a record computed with other settings, or from a
+checkpoint file since overwritten (its SHA-256), stops the run rather than mix two in one
+folder.
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
+import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -73,6 +75,7 @@ class Job:
         H = hessian_of(model, self.loss_fn, self.data, params)
         record = {
             "checkpoint": checkpoint,
+            "checkpoint_sha256": None if checkpoint is None else file_digest(checkpoint),
             "model": self.settings.model,
             "data": self.settings.data,
             "loss": self.settings.loss,
@@ -132,6 +135,15 @@ def prepare(args: argparse.Namespace) -> Job:
         steps=args.steps,
     )
     return Job(make_model, data, loss_fn, dtype, device, settings, args.quiet)
+
+
+def file_digest(path: str) -> str:
+    """The SHA-256 of a file: what tells a resumed sweep that a checkpoint was overwritten."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _check_count(name: str, value: int, *, low: int) -> None:
@@ -194,7 +206,7 @@ def run_sweep(args: argparse.Namespace) -> None:
     records = []
     for index, (name, path) in enumerate(zip(names, checkpoints, strict=True), start=1):
         target = out / f"{name}.json"
-        record = _finished(target, job.settings)
+        record = _finished(target, job.settings, path)
         if record is not None:
             job.say(f"[{index}/{len(names)}] {name}: finished earlier, kept")
         else:
@@ -208,8 +220,9 @@ def run_sweep(args: argparse.Namespace) -> None:
     job.say(f"wrote {len(rows)} records, sweep.json and sweep.png to {out}")
 
 
-def _finished(target: Path, settings: Settings) -> dict[str, Any] | None:
-    """The record at ``target`` if it is a finished one; raise if its settings differ."""
+def _finished(target: Path, settings: Settings, checkpoint: str) -> dict[str, Any] | None:
+    """The record at ``target`` if it is a finished one; raise if its settings differ or
+    it was computed from other contents of ``checkpoint`` (a rerun of training)."""
     try:
         record = json.loads(target.read_text())
     except (OSError, ValueError):
@@ -223,6 +236,12 @@ def _finished(target: Path, settings: Settings) -> dict[str, Any] | None:
         msg = (
             f"{target} was computed with other settings ({', '.join(changed)}); "
             "use another --out folder, or remove it"
+        )
+        raise UsageError("--out", msg)
+    if record.get("checkpoint_sha256") != file_digest(checkpoint):
+        msg = (
+            f"{target} was computed from another {checkpoint!r} (its SHA-256 differs: the "
+            "file was overwritten since); use another --out folder, or remove it"
         )
         raise UsageError("--out", msg)
     return record
