@@ -266,9 +266,11 @@ def test_sweep_killed_then_resumed_computes_only_what_is_missing(user, tmp_path)
     assert (out / "sweep.png").read_bytes()[:4] == b"\x89PNG"
     assert not list(out.glob(".*"))  # no temporary file left behind
 
-    again = _run([*args, "--top", "2"], tmp_path)  # other settings, same folder
+    (out / "step0.json").unlink()  # one to compute, and the others of other settings:
+    again = _run([*args, "--top", "2"], tmp_path)
     assert again.returncode == 2
     assert again.stderr.startswith("hesskit sweep: error: --out: ") and "top" in again.stderr
+    assert not (out / "step0.json").exists()  # refused before computing, not after
 
 
 def test_a_resumed_sweep_refuses_a_record_of_an_overwritten_checkpoint(user, tmp_path, capsys):

@@ -203,10 +203,17 @@ def run_sweep(args: argparse.Namespace) -> None:
     out = _out_folder(args.out)
     for stale in out.glob(f".*{TEMPORARY_SUFFIX}"):  # what a killed run was writing
         stale.unlink()
+    # every record is checked before any is computed: a folder of other settings is refused
+    # before a record of these settings is written into it
+    finished = [
+        _finished(out / f"{name}.json", job.settings, path)
+        for name, path in zip(names, checkpoints, strict=True)
+    ]
     records = []
-    for index, (name, path) in enumerate(zip(names, checkpoints, strict=True), start=1):
+    for index, (name, path, record) in enumerate(
+        zip(names, checkpoints, finished, strict=True), start=1
+    ):
         target = out / f"{name}.json"
-        record = _finished(target, job.settings, path)
         if record is not None:
             job.say(f"[{index}/{len(names)}] {name}: finished earlier, kept")
         else:
