@@ -63,6 +63,8 @@ class CurvatureRecord:
         residuals: their residual norms ``||H v - lambda v||``.
         num_matvecs: Hessian-vector products of the eigensolve.
         warm: whether the eigensolve started from the previous record's eigenvectors.
+        converged: whether every residual met ``tol`` (False: the solver's budget ran out,
+            and the eigenvalues are its best estimates, not within ``tol``).
         trace: the Hutch++ estimate (None unless ``trace=True``), with ``trace_stderr``
             and ``trace_matvecs``.
         density_nodes: the SLQ nodes per probe (None unless ``density=True``), with
@@ -76,6 +78,7 @@ class CurvatureRecord:
     residuals: list[float]
     num_matvecs: int
     warm: bool
+    converged: bool
     trace: float | None = None
     trace_stderr: float | None = None
     trace_matvecs: int = 0
@@ -225,6 +228,7 @@ class CurvatureMonitor:
             residuals=top.residuals.tolist(),
             num_matvecs=top.num_matvecs,
             warm=warm,
+            converged=top.converged,
             **parts,
         )
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
 import torch
 from torch import nn
 
+from hesskit import eigsh, track
 from hesskit.track import CurvatureMonitor, CurvatureRecord
 from tests.cases import dense_loss_hessian
 
@@ -123,6 +125,15 @@ def test_bad_options_name_the_argument(options, error, match):
     model, data = _problem()
     with pytest.raises(error, match=match):
         CurvatureMonitor(model, nn.functional.cross_entropy, data, **options)
+
+
+def test_a_solve_that_runs_out_of_budget_is_recorded_as_not_converged(monkeypatch):
+    model, data = _problem()
+    monitor = CurvatureMonitor(model, nn.functional.cross_entropy, data, warm_start=False)
+    assert monitor.measure(0).converged
+    monkeypatch.setattr(track, "eigsh", functools.partial(eigsh, max_matvecs=3))
+    starved = monitor.measure(1)  # from a random vector, 3 products
+    assert not starved.converged and starved.num_matvecs == 3
 
 
 def test_a_negative_step_is_rejected():
