@@ -211,6 +211,24 @@ def test_the_same_numbers_from_every_form_of_data_and_seed(user, tmp_path, capsy
         assert values[name] == pytest.approx(values["pair"], rel=1e-10), name
 
 
+def test_one_file_for_model_data_and_loss_is_imported_once(user, tmp_path):
+    folder, _ = user
+    counted = tmp_path / "counted.py"
+    log = tmp_path / "imports.log"
+    counted.write_text(
+        f"with open({str(log)!r}, 'a') as log:\n    log.write('imported\\n')\n"
+        f"from net import model, data, loss\n"
+    )
+    args = ["spectrum", f"{counted}:model", "--data", f"{counted}:data", "--top", "2"]
+    args += ["--loss", f"{counted}:loss", "--quiet", "--out", str(tmp_path / "out")]
+    sys.path.insert(0, str(folder))  # for its `from net import ...`
+    try:
+        main(args)
+    finally:
+        sys.path.remove(str(folder))
+    assert log.read_text() == "imported\n"
+
+
 def test_a_count_at_the_cap_is_a_lower_bound_not_no_gap():
     """--top 2 with one clear outlier: the log-gap count, 1, is at its cap of 1."""
     from hesskit.cli.analysis import _outliers

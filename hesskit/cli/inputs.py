@@ -64,6 +64,9 @@ def _import_file(path: Path, argument: str) -> Any:
     if not path.is_file():
         raise UsageError(argument, f"no file {str(path)!r}")
     path = path.resolve()
+    imported = sys.modules.get(path.stem)
+    if imported is not None and getattr(imported, "__file__", None) == str(path):
+        return imported  # MODEL, DATA and --loss in one file: run it once, as import would
     spec = importlib.util.spec_from_file_location(path.stem, path)
     if spec is None or spec.loader is None:
         raise UsageError(argument, f"{str(path)!r} cannot be imported as Python")
