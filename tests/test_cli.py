@@ -229,6 +229,17 @@ def test_one_file_for_model_data_and_loss_is_imported_once(user, tmp_path):
     assert log.read_text() == "imported\n"
 
 
+def test_a_sweep_of_bottom_eigenvalues_alone_writes_its_summary_without_a_figure(user, tmp_path):
+    folder, _ = user
+    out = tmp_path / "out"
+    args = ["sweep", f"{folder}/net.py:model", "--data", f"{folder}/net.py:data", "--quiet"]
+    args += ["--checkpoints", str(folder / "step*.pt"), "--top", "0", "--bottom", "1"]
+    main([*args, "--out", str(out)])
+    rows = json.loads((out / "sweep.json").read_text())["checkpoints"]
+    assert len(rows) == 4 and all(row["lambda_max"] is None for row in rows)
+    assert not (out / "sweep.png").exists()
+
+
 def test_a_count_at_the_cap_is_a_lower_bound_not_no_gap():
     """--top 2 with one clear outlier: the log-gap count, 1, is at its cap of 1."""
     from hesskit.cli.analysis import _outliers

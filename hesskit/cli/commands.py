@@ -223,8 +223,11 @@ def run_sweep(args: argparse.Namespace) -> None:
         records.append((name, record))
     rows = [_sweep_row(name, record) for name, record in records]
     write_json(out / f"{SUMMARY}.json", {"settings": job.settings.as_json(), "checkpoints": rows})
-    figures.sweep_figure(rows, out / f"{SUMMARY}.png")
-    job.say(f"wrote {len(rows)} records, sweep.json and sweep.png to {out}")
+    if figures.sweep_figure(rows, out / f"{SUMMARY}.png"):
+        job.say(f"wrote {len(rows)} records, {SUMMARY}.json and {SUMMARY}.png to {out}")
+    else:
+        none = "no lambda_max, trace or outlier count to plot"
+        job.say(f"wrote {len(rows)} records and {SUMMARY}.json to {out} ({none})")
 
 
 def _finished(target: Path, settings: Settings, checkpoint: str) -> dict[str, Any] | None:

@@ -71,8 +71,9 @@ def eigenvalues_figure(record: dict[str, Any], path: Path) -> None:
     fig.savefig(path)
 
 
-def sweep_figure(rows: list[dict[str, Any]], path: Path) -> None:
-    """lambda_max, the trace and the outlier count over the checkpoints, in sweep order."""
+def sweep_figure(rows: list[dict[str, Any]], path: Path) -> bool:
+    """lambda_max, the trace and the outlier count over the checkpoints, in sweep order;
+    False (and no file) where the records hold none of them (``--top 0 --bottom K``)."""
     from matplotlib.ticker import MaxNLocator
 
     panels = [
@@ -81,6 +82,8 @@ def sweep_figure(rows: list[dict[str, Any]], path: Path) -> None:
         ("num_outliers", "outliers\n(log-gap rule)"),
     ]
     panels = [(key, label) for key, label in panels if any(r[key] is not None for r in rows)]
+    if not panels:
+        return False
     fig = _figure(6.4, 1.0 + 1.5 * len(panels))
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
     positions = list(range(len(rows)))
@@ -96,6 +99,7 @@ def sweep_figure(rows: list[dict[str, Any]], path: Path) -> None:
     axes[-1].set_xticks(positions, [r["checkpoint"] for r in rows], rotation=45, ha="right")
     axes[-1].set_xlabel("checkpoint")
     fig.savefig(path)
+    return True
 
 
 def _title(record: dict[str, Any]) -> str:
