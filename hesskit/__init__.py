@@ -5,12 +5,13 @@ as a function of a flat parameter vector, with every check of model, loss and da
 operators (Hessian, GGN, gradient covariance of a model,
 loss and data, or of f(theta)) -> algorithms on any symmetric operator (eigensolvers,
 spectral density, trace) -> spectrum analysis (bulk vs outliers) and landscape paths
--> ready-made problems and trainers used by the claims suite.
+-> curvature during training (:mod:`hesskit.track`) -> ready-made problems and trainers
+used by the claims suite; the command line (:mod:`hesskit.cli`) on top.
 """
 
 from importlib.metadata import version as _version
 
-from hesskit import landscape, problems, spectrum, train
+from hesskit import landscape, problems, spectrum, track, train
 from hesskit.density import SpectralDensity, spectral_density
 from hesskit.eigen import EigenResult, eigsh, power_iteration
 from hesskit.objective import Objective
@@ -62,9 +63,11 @@ __all__ = [
     "TraceEstimate",
     "spectral_density",
     "trace",
-    # bulk and outliers; loss along paths; ready-made problems and trainers
+    # bulk and outliers; loss along paths and planes; curvature during training;
+    # ready-made problems and trainers
     "landscape",
     "problems",
     "spectrum",
+    "track",
     "train",
 ]

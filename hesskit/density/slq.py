@@ -39,6 +39,7 @@ References:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -47,6 +48,7 @@ from hesskit import _checks
 from hesskit.density.result import SpectralDensity
 from hesskit.eigen.krylov import is_rounding, lanczos_extend
 from hesskit.operators.base import LinearOperator, as_operator
+from hesskit.progress import Callback, reporting
 from hesskit.trace_estimation.probes import rademacher
 
 SAMPLERS = ("rademacher", "sphere", "gaussian")
@@ -62,6 +64,7 @@ def spectral_density(
     sampler: str = "rademacher",
     probes_per_group: int | None = None,
     reorthogonalize: str = "full",
+    progress: bool | Callback | None = None,
 ) -> SpectralDensity:
     """Estimate the spectral density of ``op`` by stochastic Lanczos quadrature.
 
@@ -87,6 +90,9 @@ def spectral_density(
         probes_per_group: run the probes this many at a time (default: all at once).
         reorthogonalize: ``"full"`` (every step against the whole basis) or ``"none"``
             (three-term recurrence, memory independent of ``num_steps``).
+        progress: None, True (a tqdm bar) or a callable ``progress(done, total)`` called
+            after every step with the products done and ``num_probes * steps``
+            (:mod:`hesskit.progress`).
 
     Raises:
         TypeError, ValueError: for an argument of the wrong type or out of range.
@@ -113,11 +119,14 @@ def spectral_density(
     probes, scales = _probes(sampler, n, num_probes, op, gen)
     lanczos = _lanczos if reorthogonalize == "full" else _three_term_lanczos
     rules = []
-    for first in range(0, num_probes, group):
-        alpha, beta, lengths = lanczos(op, probes[:, first : first + group], steps)
-        rules.append(
-            _gauss_quadrature(alpha, beta, lengths, filter_spurious=lanczos is not _lanczos)
-        )
+    with reporting(progress, "spectral density") as report:
+        for first in range(0, num_probes, group):
+            block = probes[:, first : first + group]
+            on_step = _group_report(report, first * steps, block.shape[1], steps * num_probes)
+            alpha, beta, lengths = lanczos(op, block, steps, on_step)
+            rules.append(
+                _gauss_quadrature(alpha, beta, lengths, filter_spurious=lanczos is not _lanczos)
+            )
     nodes = torch.cat([rule[0] for rule in rules])
     weights = torch.cat([rule[1] for rule in rules]) * scales[:, None]
     return SpectralDensity(nodes=nodes, weights=weights, num_matvecs=steps * num_probes, n=n)
@@ -166,14 +175,20 @@ def _probes(
     return block / norms, scales
 
 
+def _group_report(report: Callback, before: int, width: int, total: int) -> Callable[[int], None]:
+    """The per-step callback of a group of ``width`` probes after ``before`` products."""
+    return lambda steps_done: report(before + steps_done * width, total)
+
+
 def _lanczos(
-    op: LinearOperator, start: torch.Tensor, steps: int
+    op: LinearOperator, start: torch.Tensor, steps: int, on_step: Callable[[int], None]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Batched Lanczos with full reorthogonalisation (:func:`lanczos_extend`).
 
     Returns ``alpha`` (p, steps), ``beta`` (p, steps - 1) and each probe's Krylov dimension
-    ``lengths`` (p,). The bases are stored probe-major, ``(p, steps, n)``, so that each
-    projection is one batched product over contiguous rows. After a probe breaks down its
+    ``lengths`` (p,); ``on_step(j + 1)`` is called after the product of step ``j``. The
+    bases are stored probe-major, ``(p, steps, n)``, so that each projection is one batched
+    product over contiguous rows. After a probe breaks down its
     vectors are zero, so its later ``alpha`` and ``beta`` are zero and its tridiagonal
     decouples. No host synchronisation inside the loop.
     """
@@ -187,6 +202,7 @@ def _lanczos(
     scale = start.new_zeros(p)
     for j in range(steps):
         product = op.matmat(basis[:, j].T.contiguous()).T
+        on_step(j + 1)
         if j == steps - 1:
             alpha[:, j] = (basis[:, j] * product).sum(dim=1)
             break
@@ -204,11 +220,12 @@ def _lanczos(
 
 
 def _three_term_lanczos(
-    op: LinearOperator, start: torch.Tensor, steps: int
+    op: LinearOperator, start: torch.Tensor, steps: int, on_step: Callable[[int], None]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Batched Lanczos by the three-term recurrence alone: three vectors per probe.
 
-    The breakdown test is the shared one (:func:`is_rounding`) with nothing removed.
+    The breakdown test is the shared one (:func:`is_rounding`) with nothing removed;
+    ``on_step`` as in :func:`_lanczos`.
     """
     n, p = start.shape
     eps = torch.finfo(start.dtype).eps
@@ -220,6 +237,7 @@ def _three_term_lanczos(
     zero = start.new_zeros(p)
     for j in range(steps):
         image = op.matmat(current.T.contiguous()).T
+        on_step(j + 1)
         if j > 0:
             image = image - beta[:, j - 1, None] * previous
         alpha[:, j] = (current * image).sum(dim=1)

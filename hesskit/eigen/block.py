@@ -27,6 +27,7 @@ import torch
 from hesskit.eigen.krylov import is_rounding
 from hesskit.eigen.result import EigenResult, wanted_order
 from hesskit.operators.base import LinearOperator
+from hesskit.progress import Callback
 
 
 def block_lanczos(
@@ -38,10 +39,12 @@ def block_lanczos(
     ncv: int,
     budget: int,
     generator: torch.Generator,
+    report: Callback,
 ) -> EigenResult:
     """Block thick-restart Lanczos from the ``(n, b)`` block ``start`` (validated by eigsh).
 
-    ``ncv`` is the largest basis (columns), ``budget`` the most operator columns. After a
+    ``ncv`` is the largest basis (columns), ``budget`` the most operator columns, and
+    ``report(used, budget)`` is called after every block product. After a
     restart the ``keep = min(k + (ncv - k) // 2, ncv - b)`` most wanted Ritz vectors stay.
     """
     n, b = start.shape
@@ -56,6 +59,7 @@ def block_lanczos(
         block = block[:, :width]
         product = op.matmat(block)
         used += width
+        report(used, budget)
         basis[:, size : size + width] = block
         images[:, size : size + width] = product
         couplings = (basis[:, : size + width].mT @ product).cpu().double().numpy()

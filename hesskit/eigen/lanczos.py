@@ -24,6 +24,7 @@ from hesskit.eigen.block import block_lanczos
 from hesskit.eigen.krylov import is_rounding, lanczos_extend, random_direction
 from hesskit.eigen.result import EigenResult, default_tol, wanted_order
 from hesskit.operators.base import LinearOperator, as_operator
+from hesskit.progress import Callback, reporting
 
 # Columns of the basis rewritten at a time by a thick restart (see _thick_restart).
 _RESTART_CHUNK = 2**16
@@ -41,6 +42,7 @@ def eigsh(
     generator: torch.Generator | int | None = None,
     exact_residuals: bool = False,
     block_size: int = 1,
+    progress: bool | Callback | None = None,
 ) -> EigenResult:
     """k extreme eigenpairs of a symmetric operator by thick-restart Lanczos.
 
@@ -99,6 +101,9 @@ def eigsh(
             room for several blocks: top-10 at b = 4 on the digits MLP W1 takes 76 products
             with it, 108 with ``2k + b``; ``ncv`` must be at least ``k + b``; ``v0``, if
             given, is the block's first column).
+        progress: None, True (a tqdm bar) or a callable ``progress(done, total)`` called
+            after every product with the columns applied and the budget
+            (:mod:`hesskit.progress`); the run stops below the budget when it converges.
 
     Returns:
         An :class:`EigenResult`; ``num_matvecs`` counts every Lanczos step (plus the k
@@ -107,7 +112,8 @@ def eigsh(
     Raises:
         TypeError: ``op`` is not an operator or tensor; ``k``, ``ncv`` or ``max_matvecs``
             is not an int; ``tol`` is not a number; ``v0`` is not a tensor or has the wrong
-            dtype; ``generator`` has the wrong type; ``exact_residuals`` is not a bool.
+            dtype; ``generator`` has the wrong type; ``exact_residuals`` is not a bool;
+            ``progress`` is not None, a bool or a callable.
         ValueError: ``op`` is not square; ``k`` is not in ``[1, n)``; ``which`` is unknown;
             ``tol <= 0``; ``ncv`` is not in ``(k, n]``; ``max_matvecs < 1``; ``v0`` has
             the wrong shape or device, or is zero.
@@ -137,13 +143,16 @@ def eigsh(
     exact_residuals = _checks.check_bool("exact_residuals", exact_residuals)
     gen = _checks.make_generator(generator, op.device)
     start = initial_vector(v0, op, gen)
-    if b > 1:
-        others = torch.randn(n, b - 1, generator=gen, dtype=op.dtype, device=op.device)
-        block = torch.cat([start.unsqueeze(1), others], dim=1)
-        return block_lanczos(op, block, k, which, tol, ncv, max(max_matvecs, k), gen)
-    steps = max(max_matvecs - (k if exact_residuals else 0), k)
-    wanted = Wanted(k, which, tol, ncv, steps, exact_residuals)
-    return _thick_restart_lanczos(op, LanczosState.starting_from(start, ncv), wanted, gen)
+    with reporting(progress, f"eigsh k={k}") as report:
+        if b > 1:
+            others = torch.randn(n, b - 1, generator=gen, dtype=op.dtype, device=op.device)
+            block = torch.cat([start.unsqueeze(1), others], dim=1)
+            budget = max(max_matvecs, k)
+            return block_lanczos(op, block, k, which, tol, ncv, budget, gen, report)
+        steps = max(max_matvecs - (k if exact_residuals else 0), k)
+        wanted = Wanted(k, which, tol, ncv, steps, exact_residuals)
+        state = LanczosState.starting_from(start, ncv)
+        return _thick_restart_lanczos(op, state, wanted, gen, report)
 
 
 def initial_vector(v0: Any, op: LinearOperator, generator: torch.Generator) -> torch.Tensor:
@@ -199,7 +208,11 @@ class LanczosState:
 
 
 def _thick_restart_lanczos(
-    op: LinearOperator, state: LanczosState, wanted: Wanted, generator: torch.Generator
+    op: LinearOperator,
+    state: LanczosState,
+    wanted: Wanted,
+    generator: torch.Generator,
+    report: Callback,
 ) -> EigenResult:
     """Lanczos cycles of ``ncv`` columns with thick restarts until converged or spent.
 
@@ -211,12 +224,14 @@ def _thick_restart_lanczos(
     basis can still reveal further copies of a repeated eigenvalue.
     """
     n, k, tol = op.shape[0], wanted.k, wanted.tol
+    total = wanted.budget + (k if wanted.exact_residuals else 0)
     ritz_scale = 0.0
     while True:
         stop = min(wanted.ncv, state.begin + wanted.budget - state.used)
         for size in range(state.begin + 1, stop + 1):
             state.degenerate |= not _lanczos_step(op, state, size - 1, generator)
             state.used += 1
+            report(state.used, total)
             if size < stop and (state.degenerate or size < k):
                 continue
             pairs = _ritz_pairs(state.proj, size, wanted.which)
@@ -236,6 +251,7 @@ def _thick_restart_lanczos(
         residuals = _on(rows, pairs.residuals[:k])
         return EigenResult(values, vectors, residuals, state.used, converged, tol)
     residuals = torch.linalg.vector_norm(op.matmat(vectors) - vectors * values, dim=0)
+    report(state.used + k, total)
     converged = bool((residuals <= tol * ritz_scale).all())
     return EigenResult(values, vectors, residuals, state.used + k, converged, tol)
 

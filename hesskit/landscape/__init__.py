@@ -1,10 +1,17 @@
-"""The loss along paths between solutions, and symmetric copies of networks."""
+"""The loss along paths between solutions, on planes and lines through a solution, and
+symmetric copies of networks."""
 
 from hesskit.landscape.paths import LinearPath, interpolate
+from hesskit.landscape.plane import LossPlane, LossProfile, plane, plot_plane, profile
 from hesskit.landscape.symmetry import permute_hidden_units
 
 __all__ = [
     "LinearPath",
+    "LossPlane",
+    "LossProfile",
     "interpolate",
     "permute_hidden_units",
+    "plane",
+    "plot_plane",
+    "profile",
 ]

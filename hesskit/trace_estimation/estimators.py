@@ -17,6 +17,7 @@ import torch
 
 from hesskit import _checks
 from hesskit.operators.base import LinearOperator, as_operator
+from hesskit.progress import Callback, reporting
 from hesskit.trace_estimation.probes import rademacher
 
 METHODS = ("hutchinson", "hutch++")
@@ -46,6 +47,7 @@ def trace(
     *,
     method: str = "hutchinson",
     generator: torch.Generator | int | None = None,
+    progress: bool | Callback | None = None,
 ) -> TraceEstimate:
     """Estimate ``tr A`` with a budget of ``num_matvecs`` operator-vector products.
 
@@ -63,8 +65,12 @@ def trace(
         num_matvecs: the budget of products (>= 1; >= 3 for ``"hutch++"``).
         method: ``"hutchinson"`` or ``"hutch++"``.
         generator: a ``torch.Generator``, an int seed, or None (seed 0).
+        progress: None, True (a tqdm bar) or a callable ``progress(done, total)``
+            (:mod:`hesskit.progress`), called after each block product: Hutchinson pushes
+            all its probes through in one block, Hutch++ in two blocks.
 
     Raises:
+        TypeError: if ``progress`` is not None, a bool or a callable.
         ValueError: for a bad ``method`` or a budget too small for it.
 
     Example:
@@ -77,15 +83,15 @@ def trace(
     num_matvecs = _checks.check_int_in_range("num_matvecs", num_matvecs, low=1)
     method = _checks.check_choice("method", method, METHODS)
     gen = _checks.make_generator(generator, op.device)
-    if method == "hutchinson":
-        return _hutchinson(op, num_matvecs, gen)
-    if num_matvecs < 3:
+    if method == "hutch++" and num_matvecs < 3:
         msg = (
             f"num_matvecs must be >= 3 for method='hutch++' (a third each for the sketch, "
             f"its products and the residual), got {num_matvecs}"
         )
         raise ValueError(msg)
-    return _hutchpp(op, num_matvecs, gen)
+    estimator = _hutchinson if method == "hutchinson" else _hutchpp
+    with reporting(progress, f"trace ({method})") as report:
+        return estimator(op, num_matvecs, gen, report)
 
 
 def _mean_and_stderr(samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,19 +102,25 @@ def _mean_and_stderr(samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     return mean, samples.std() / math.sqrt(samples.numel())
 
 
-def _hutchinson(op: LinearOperator, num_matvecs: int, gen: torch.Generator) -> TraceEstimate:
+def _hutchinson(
+    op: LinearOperator, num_matvecs: int, gen: torch.Generator, report: Callback
+) -> TraceEstimate:
     """Hutchinson's estimator with all Rademacher probes in one block."""
     probes = rademacher(op.shape[0], num_matvecs, dtype=op.dtype, device=op.device, generator=gen)
     samples = (probes * op.matmat(probes)).sum(dim=0)
+    report(num_matvecs, num_matvecs)
     estimate, stderr = _mean_and_stderr(samples)
     return TraceEstimate(estimate, stderr, num_matvecs, "hutchinson")
 
 
-def _hutchpp(op: LinearOperator, num_matvecs: int, gen: torch.Generator) -> TraceEstimate:
+def _hutchpp(
+    op: LinearOperator, num_matvecs: int, gen: torch.Generator, report: Callback
+) -> TraceEstimate:
     """Hutch++ (Meyer et al. 2021, Algorithm 1) in two block products after the sketch."""
     n, third = op.shape[0], num_matvecs // 3
     sketch = rademacher(n, third, dtype=op.dtype, device=op.device, generator=gen)
     basis, _ = torch.linalg.qr(op.matmat(sketch))
+    report(third, num_matvecs)
     probes = rademacher(n, num_matvecs - 2 * third, dtype=op.dtype, device=op.device, generator=gen)
     probes = probes - basis @ (basis.T @ probes)
     products = op.matmat(torch.cat([basis, probes], dim=1))
@@ -116,4 +128,5 @@ def _hutchpp(op: LinearOperator, num_matvecs: int, gen: torch.Generator) -> Trac
     exact = (basis * products[:, :rank]).sum()
     residual, stderr = _mean_and_stderr((probes * products[:, rank:]).sum(dim=0))
     used = third + rank + probes.shape[1]
+    report(used, num_matvecs)
     return TraceEstimate(exact + residual, stderr, used, "hutch++")
