@@ -163,7 +163,7 @@ def _results_file(tmp_path: Path, results: dict) -> Path:
 
 
 def test_summary_reads_asv_results_and_judges_each_target(tmp_path: Path) -> None:
-    from benchmarks.summary import Run, targets, solver_table
+    from benchmarks.summary import Run, solver_table, targets
 
     top = "bench_eigen.TopEigenvalues."
     solvers = ["'hesskit.eigsh[auto]'", "'peer:a'", "'peer:b'", "'baseline:cached-graph+scipy'"]

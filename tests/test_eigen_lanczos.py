@@ -254,6 +254,8 @@ MATRIX = torch.eye(10, dtype=F64)
         ({"tol": 0.0}, ValueError, "tol must be a finite number > 0"),
         ({"tol": -1e-3}, ValueError, "tol must be a finite number > 0"),
         ({"tol": "small"}, TypeError, "tol must be a positive number"),
+        ({"tol": 1e-300}, ValueError, r"tol must be at least .*float64: 2.2e-16"),
+        ({"op": MATRIX.float(), "tol": 1e-8}, ValueError, r"tol .* \(torch.float32: 1.2e-07\)"),
         ({"ncv": 2}, ValueError, "ncv must be >= 3 and <= 10"),
         ({"ncv": 11}, ValueError, "ncv must be >= 3 and <= 10"),
         ({"max_matvecs": 0}, ValueError, "max_matvecs must be >= 1"),
@@ -267,6 +269,8 @@ MATRIX = torch.eye(10, dtype=F64)
     ],
 )
 def test_invalid_arguments_raise(kwargs: dict, error: type[Exception], match: str) -> None:
+    # (tol below eps: the Lanczos estimate of a residual underflows below the true one,
+    # so eigsh(H, 1, tol=1e-300) used to report converged with a residual of 0)
     arguments = {"op": MATRIX, "k": 2} | kwargs
     with pytest.raises(error, match=match):
         eigsh(arguments.pop("op"), arguments.pop("k"), **arguments)

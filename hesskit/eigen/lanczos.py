@@ -22,7 +22,7 @@ import torch
 from hesskit import _checks
 from hesskit.eigen.block import block_lanczos
 from hesskit.eigen.krylov import is_rounding, lanczos_extend, random_direction
-from hesskit.eigen.result import EigenResult, default_tol, wanted_order
+from hesskit.eigen.result import EigenResult, checked_tol, wanted_order
 from hesskit.operators.base import LinearOperator, as_operator
 from hesskit.progress import Callback, reporting
 
@@ -115,8 +115,8 @@ def eigsh(
             dtype; ``generator`` has the wrong type; ``exact_residuals`` is not a bool;
             ``progress`` is not None, a bool or a callable.
         ValueError: ``op`` is not square; ``k`` is not in ``[1, n)``; ``which`` is unknown;
-            ``tol <= 0``; ``ncv`` is not in ``(k, n]``; ``max_matvecs < 1``; ``v0`` has
-            the wrong shape or device, or is zero.
+            ``tol <= 0`` or below the dtype's ``eps``; ``ncv`` is not in ``(k, n]``;
+            ``max_matvecs < 1``; ``v0`` has the wrong shape or device, or is zero.
 
     Example:
         >>> import torch
@@ -136,7 +136,7 @@ def eigsh(
     if ncv is None:
         ncv = min(n, max(2 * k + 1, 20) if b == 1 else max(3 * k + b, k + 4 * b, 20))
     ncv = _checks.check_int_in_range("ncv", ncv, low=k + b, high=n)
-    tol = default_tol(op.dtype) if tol is None else _checks.check_positive_float("tol", tol)
+    tol = checked_tol(tol, op.dtype)
     if max_matvecs is None:
         max_matvecs = max(1000, 50 * ncv)
     max_matvecs = _checks.check_int_in_range("max_matvecs", max_matvecs, low=1)

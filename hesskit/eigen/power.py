@@ -6,7 +6,7 @@ import torch
 
 from hesskit import _checks
 from hesskit.eigen.lanczos import initial_vector
-from hesskit.eigen.result import EigenResult, default_tol
+from hesskit.eigen.result import EigenResult, checked_tol
 from hesskit.operators.base import LinearOperator, as_operator
 
 
@@ -53,8 +53,9 @@ def power_iteration(
         TypeError: ``op`` is not an operator or tensor; ``k`` or ``max_matvecs`` is not an
             int; ``tol`` is not a number; ``v0`` is not a tensor or has the wrong dtype;
             ``generator`` has the wrong type.
-        ValueError: ``op`` is not square; ``k`` is not in ``[1, n)``; ``tol <= 0``;
-            ``max_matvecs < 1``; ``v0`` has the wrong shape or device, or is zero.
+        ValueError: ``op`` is not square; ``k`` is not in ``[1, n)``; ``tol <= 0`` or below
+            the dtype's ``eps``; ``max_matvecs < 1``; ``v0`` has the wrong shape or device, or
+            is zero.
 
     Example:
         >>> import torch
@@ -65,7 +66,7 @@ def power_iteration(
     """
     op = as_operator(op)
     k = _checks.check_k(k, op.shape[0])
-    tol = default_tol(op.dtype) if tol is None else _checks.check_positive_float("tol", tol)
+    tol = checked_tol(tol, op.dtype)
     if max_matvecs is None:
         max_matvecs = 1000 * k
     max_matvecs = _checks.check_int_in_range("max_matvecs", max_matvecs, low=1)

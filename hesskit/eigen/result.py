@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
+
+from hesskit import _checks
 
 
 def default_tol(dtype: torch.dtype) -> float:
@@ -16,6 +19,31 @@ def default_tol(dtype: torch.dtype) -> float:
     enough that eigenvalues are accurate to ``tol`` (``tol**2 / gap`` when isolated).
     """
     return float(torch.finfo(dtype).eps ** (2.0 / 3.0))
+
+
+def checked_tol(tol: Any, dtype: torch.dtype) -> float:
+    """``tol`` validated against ``dtype`` (None: :func:`default_tol`).
+
+    A relative residual below the rounding unit ``eps`` cannot be computed, and the
+    Lanczos relation's estimate of it keeps shrinking below the true residual, so such a
+    ``tol`` would report convergence that no product can confirm (seen: ``tol=1e-300``
+    "converged" on a float64 Hessian with an estimated residual of 0).
+
+    Raises:
+        TypeError: if ``tol`` is not a number.
+        ValueError: if ``tol <= 0`` or ``tol < eps`` of ``dtype``.
+    """
+    if tol is None:
+        return default_tol(dtype)
+    tol = _checks.check_positive_float("tol", tol)
+    eps = torch.finfo(dtype).eps
+    if tol < eps:
+        msg = (
+            f"tol must be at least the rounding unit of the operator's dtype ({dtype}: "
+            f"{eps:.2g}): a smaller relative residual cannot be verified; got tol={tol:g}"
+        )
+        raise ValueError(msg)
+    return tol
 
 
 @dataclass(frozen=True)
