@@ -20,9 +20,11 @@ No rank is left waiting in a collective (the design of this module):
   the message in a second collective (only on failure) and all raise the same error;
 - at construction one small collective agrees on what every rank must share (number of
   parameters, dtype, device type, the parameters' values) and sums the sample counts;
-- every summed block carries a checksum of each rank's input block, so ranks that pass
-  different vectors (a generator seeded with the rank) raise instead of summing products
-  of different vectors.
+- every summed block carries a checksum of each rank's input block and parameters, so
+  ranks that pass different vectors (a generator seeded with the rank), or whose models
+  drifted apart after construction (an update on one rank only), raise instead of
+  summing products of different vectors or models. (The parameters are copied for it
+  only when their version counters change.)
 
 The constructors' and ``interpolate``'s arguments are checked on every rank together
 (:meth:`~hesskit.Objective.on_every_rank`); the algorithms' (``eigsh``'s ``k``, ``v0``, ...)
@@ -227,7 +229,8 @@ def _check_same(signed: list[float], absolute: list[float], dtype: torch.dtype) 
         "the ranks passed different vectors (checksums per rank: "
         f"{', '.join(f'{s:.6g}' for s in signed)}): every rank must make the same call with "
         "the same arguments, the same theta, the same seed (generator=0, not a generator "
-        "seeded with the rank)"
+        "seeded with the rank), and hold the same parameters (a model updated on one rank "
+        "only)"
     )
     raise ValueError(msg)
 

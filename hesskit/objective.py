@@ -94,6 +94,8 @@ class Objective:
     ):
         group = distributed.check_group(group)
         self._reducer = None if group is None else distributed.Reducer(group)
+        self._parameters_at: Versions | None = None  # (the cache of _shared_parameters)
+        self._parameters_now = torch.empty(0)
         ranks = 1 if self._reducer is None else self._reducer.size
         if self._reducer is None:
             self._build(model, loss_fn, data, params, allow_train_mode, ranks=ranks)
@@ -157,14 +159,23 @@ class Objective:
         """``compute()``, summed over the group's ranks if there is one (else as it is).
 
         ``compute`` returns this rank's share of a sum over all samples (weighted by
-        ``n_b / N`` with the global ``N``); ``same`` are tensors every rank must share.
-        With a group, an error on one rank is raised on every rank
-        (:meth:`hesskit.distributed.Reducer.sum`).
+        ``n_b / N`` with the global ``N``); ``same`` are tensors every rank must share,
+        and so are the selected parameters (a model updated on one rank only would
+        otherwise mix two models' products silently). With a group, an error on one rank
+        is raised on every rank (:meth:`hesskit.distributed.Reducer.sum`).
         """
         if self._reducer is None:
             return compute()
         reducer = self._reducer
+        same = (*same, self._shared_parameters())
         return reducer.sum(compute, shape=shape, dtype=self.dtype, device=self.device, same=same)
+
+    def _shared_parameters(self) -> torch.Tensor:
+        """:meth:`parameters`, copied again only when :meth:`versions` changed."""
+        versions = self.versions()
+        if self._parameters_at != versions:
+            self._parameters_at, self._parameters_now = versions, self.parameters()
+        return self._parameters_now
 
     def on_every_rank(self, check: Callable[[], T]) -> T:
         """``check()``; with a group, an error on any rank is raised on every rank.

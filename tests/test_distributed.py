@@ -124,6 +124,7 @@ def _errors(rank: int, model, X, Y, group) -> dict[str, tuple[str, str, float]]:
         "seeds": _failure(lambda: hesskit.eigsh(H, 2, generator=rank)),
         "models": _failure(lambda: hesskit.hessian(other_model, loss, batches, group=group)),
         "theta": _failure(lambda: H.objective.loss(H.objective.parameters() + rank)),
+        "drift": _failure(lambda: _drift_on_rank_1(model, loss, batches, group)),
         "group": _failure(lambda: hesskit.hessian(model, loss, batches, group="WORLD")),
         "size": _failure(lambda: reducer.sum(lambda: torch.zeros(2 + rank), **scalar_pair)),
         "other": _failure(lambda: reducer.sum(lambda: {}[rank] if rank else one, **scalar)),
@@ -143,6 +144,21 @@ def _errors(rank: int, model, X, Y, group) -> dict[str, tuple[str, str, float]]:
             )
         ),
     }
+
+
+def _drift_on_rank_1(model, loss, batches, group) -> None:
+    """A product after rank 1 alone changed a parameter in place (then restored)."""
+    H = hesskit.hessian(model, loss, batches, group=group)
+    first = next(model.parameters())
+    saved = first.detach().clone()
+    with torch.no_grad():
+        if dist.get_rank(group) == 1:
+            first.add_(1e-3)
+    try:
+        H @ torch.ones(H.shape[0], dtype=H.dtype)
+    finally:
+        with torch.no_grad():
+            first.copy_(saved)
 
 
 def _refresh_on_one_rank(model, batches, group) -> list[torch.Tensor]:
@@ -291,6 +307,7 @@ ERRORS = {
     "seeds": ("ValueError", r"the ranks passed different vectors .*same seed"),
     "models": ("ValueError", r"different parameter values"),
     "theta": ("ValueError", r"the ranks passed different vectors .*same theta"),
+    "drift": ("ValueError", r"the ranks passed different vectors .*same parameters"),
     "group": ("TypeError", r"group must be a torch.distributed.ProcessGroup"),
     "size": ("ValueError", r"on rank 1 of 2: this rank's share has 3 entries, not 2"),
     "other": ("RuntimeError", r"on rank 1 of 2: KeyError: 1"),
