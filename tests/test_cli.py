@@ -37,7 +37,9 @@ MODEL_FILE = textwrap.dedent(
 
 
     def model():
-        time.sleep(float(os.environ.get("MODEL_SECONDS", "0")))  # a slow factory
+        if "MODEL_LOG" in os.environ:  # to count the calls
+            with open(os.environ["MODEL_LOG"], "a") as log:
+                log.write("model()\\n")
         torch.manual_seed(0)
         return nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3)).double()
 
@@ -70,6 +72,7 @@ MODEL_FILE = textwrap.dedent(
 
 
     def loss(outputs, targets):
+        time.sleep(float(os.environ.get("LOSS_SECONDS", "0")))  # a slow product
         return nn.functional.cross_entropy(outputs, targets)
 
 
@@ -240,6 +243,17 @@ def test_a_sweep_of_bottom_eigenvalues_alone_writes_its_summary_without_a_figure
     assert not (out / "sweep.png").exists()
 
 
+def test_a_sweep_builds_the_model_once(user, tmp_path, monkeypatch):
+    folder, _ = user
+    log = tmp_path / "model.log"
+    monkeypatch.setenv("MODEL_LOG", str(log))
+    args = ["sweep", f"{folder}/net.py:model", "--data", f"{folder}/net.py:data", "--quiet"]
+    args += ["--checkpoints", str(folder / "step*.pt"), "--top", "1", "--out", str(tmp_path)]
+    main(args)
+    assert len(json.loads((tmp_path / "sweep.json").read_text())["checkpoints"]) == 4
+    assert log.read_text() == "model()\n"
+
+
 def test_a_count_at_the_cap_is_a_lower_bound_not_no_gap():
     """--top 2 with one clear outlier: the log-gap count, 1, is at its cap of 1."""
     from hesskit.cli.analysis import _outliers
@@ -265,8 +279,9 @@ def test_sweep_killed_then_resumed_computes_only_what_is_missing(user, tmp_path)
     folder, net = user
     args = ["sweep", f"{folder}/net.py:model", "--data", f"{folder}/net.py:data", "--quiet"]
     args += ["--checkpoints", str(folder / "step*.pt"), "--trace", "--out", "out", *SMALL]
+    args += ["--loss", f"{folder}/net.py:loss"]
     out = tmp_path / "out"
-    process = _start(args, tmp_path, MODEL_SECONDS="0.5")  # 0.5 s per checkpoint at least
+    process = _start(args, tmp_path, LOSS_SECONDS="0.01")  # 0.5 s per checkpoint at least
     deadline = time.monotonic() + 60
     while not _finished_files(out) and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -16,7 +16,6 @@ import glob
 import hashlib
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,9 +49,10 @@ SUMMARY = "sweep"
 
 @dataclass
 class Job:
-    """The inputs every measurement of a command shares, read and checked once."""
+    """The inputs every measurement of a command shares, read and checked once: the model
+    is MODEL's, built once, on the job's dtype and device, in eval mode."""
 
-    make_model: Callable[[], Any]
+    model: nn.Module
     data: Any
     loss_fn: Any
     dtype: torch.dtype
@@ -60,19 +60,17 @@ class Job:
     settings: Settings
     quiet: bool
 
-    def model(self, checkpoint: str | None) -> nn.Module:
-        """A fresh model on the job's dtype and device, the checkpoint loaded, in eval mode."""
-        model = build_model(self.make_model, self.settings.model)
-        model = model.to(dtype=self.dtype, device=self.device)
-        if checkpoint is not None:
-            load_checkpoint(model, checkpoint)
-        return model.eval()
-
     def measure(self, checkpoint: str | None, label: str = "") -> dict[str, Any]:
-        """The record of one model: its settings, sizes, versions and every part."""
-        model = self.model(checkpoint)
-        params = resolve_params(model, list(self.settings.params or ()))
-        H = hessian_of(model, self.loss_fn, self.data, params)
+        """The record of one model: its settings, sizes, versions and every part.
+
+        The checkpoint is loaded into the job's one model: a state dict that matches holds
+        every parameter and buffer, so nothing of the previous checkpoint is left, and
+        ``load_state_dict`` copies into the model's dtype and device.
+        """
+        if checkpoint is not None:
+            load_checkpoint(self.model, checkpoint)
+        params = resolve_params(self.model, list(self.settings.params or ()))
+        H = hessian_of(self.model, self.loss_fn, self.data, params)
         record = {
             "checkpoint": checkpoint,
             "checkpoint_sha256": None if checkpoint is None else file_digest(checkpoint),
@@ -112,9 +110,9 @@ def prepare(args: argparse.Namespace) -> Job:
         )
     device = resolve_device(args.device)
     loss_fn = resolve_loss(args.loss)
-    make_model = resolve(args.model, "MODEL")
-    probe = build_model(make_model, args.model)
-    dtype = getattr(torch, args.dtype) if args.dtype else _floating_dtype(probe, args.model)
+    model = build_model(resolve(args.model, "MODEL"), args.model)  # once: it may be slow
+    dtype = getattr(torch, args.dtype) if args.dtype else _floating_dtype(model, args.model)
+    model = model.to(dtype=dtype, device=device).eval()
     make_data = resolve(args.data, "--data")
     data = load_data(make_data, args.data, batch_size=args.batch_size, dtype=dtype, device=device)
     settings = Settings(
@@ -134,7 +132,7 @@ def prepare(args: argparse.Namespace) -> Job:
         probes=args.probes,
         steps=args.steps,
     )
-    return Job(make_model, data, loss_fn, dtype, device, settings, args.quiet)
+    return Job(model, data, loss_fn, dtype, device, settings, args.quiet)
 
 
 def file_digest(path: str) -> str:
