@@ -232,6 +232,27 @@ def test_one_file_for_model_data_and_loss_is_imported_once(user, tmp_path):
     assert log.read_text() == "imported\n"
 
 
+def test_a_file_named_like_an_imported_module_does_not_replace_it(user, tmp_path):
+    """copy.py, beside the helper it imports: copy stays the standard library's module."""
+    folder, _ = user
+    (tmp_path / "helper.py").write_text("from net import model, data\n")
+    (tmp_path / "copy.py").write_text("from helper import model, data\n")
+    args = ["spectrum", f"{tmp_path}/copy.py:model", "--data", f"{tmp_path}/copy.py:data"]
+    args += ["--top", "1", "--quiet", "--out", str(tmp_path / "out")]
+    standard = sys.modules["copy"]
+    sys.path.insert(0, str(folder))  # for the helper's `from net import ...`
+    try:
+        main(args)
+        assert sys.modules["copy"] is standard
+    finally:
+        sys.modules["copy"] = standard
+        sys.modules.pop("helper", None)
+        for entry in (str(folder), str(tmp_path)):
+            while entry in sys.path:
+                sys.path.remove(entry)
+    assert (tmp_path / "out" / "results.json").is_file()
+
+
 def test_a_sweep_of_bottom_eigenvalues_alone_writes_its_summary_without_a_figure(user, tmp_path):
     folder, _ = user
     out = tmp_path / "out"

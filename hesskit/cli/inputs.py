@@ -7,6 +7,7 @@ traceback.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import sys
@@ -38,8 +39,10 @@ class UsageError(Exception):
 def resolve(reference: str, argument: str) -> Callable[..., Any]:
     """The function that ``path/to/file.py:function`` or ``package.module:function`` names.
 
-    A file is imported under its own name with its folder first on ``sys.path``, as
-    ``python file.py`` would, so it can import the modules beside it.
+    A file is imported with its folder first on ``sys.path``, as ``python file.py`` would,
+    so it can import the modules beside it, but under a private name
+    (:func:`_private_name`), so a file named like a module already imported (``copy.py``,
+    ``random.py``) does not replace that module for everyone else.
 
     Raises:
         UsageError: naming ``argument`` if the reference is malformed, the file or module
@@ -64,18 +67,26 @@ def _import_file(path: Path, argument: str) -> Any:
     if not path.is_file():
         raise UsageError(argument, f"no file {str(path)!r}")
     path = path.resolve()
-    imported = sys.modules.get(path.stem)
-    if imported is not None and getattr(imported, "__file__", None) == str(path):
-        return imported  # MODEL, DATA and --loss in one file: run it once, as import would
-    spec = importlib.util.spec_from_file_location(path.stem, path)
+    name = _private_name(path)
+    if name in sys.modules:
+        return sys.modules[name]  # MODEL, DATA and --loss in one file: run it once
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise UsageError(argument, f"{str(path)!r} cannot be imported as Python")
     module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.parent))
-    sys.modules[spec.name] = module  # so that pickling and dataclasses find it
+    if sys.path[:1] != [str(path.parent)]:
+        sys.path.insert(0, str(path.parent))
+    sys.modules[name] = module  # so that pickling and dataclasses find it
     loader = spec.loader
     _guarded(lambda: loader.exec_module(module), argument, f"import {path.name}")
     return module
+
+
+def _private_name(path: Path) -> str:
+    """``hesskit_user_<stem>_<hash of the path>``: a module name no other module has."""
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    stem = "".join(c if c.isalnum() else "_" for c in path.stem)
+    return f"hesskit_user_{stem}_{digest}"
 
 
 def _guarded(call: Callable[[], Any], argument: str, what: str) -> Any:
