@@ -290,6 +290,32 @@ def test_a_count_at_the_cap_is_a_lower_bound_not_no_gap():
     assert "1 outliers or more (the rule's cap)" in headline
 
 
+def test_a_sweep_row_and_figure_keep_a_count_at_the_cap(tmp_path, monkeypatch):
+    """sweep.json says the count is a lower bound; the figure draws it, open, not drops it."""
+    from matplotlib.figure import Figure
+
+    from hesskit.cli.analysis import _outliers
+    from hesskit.cli.commands import _sweep_row
+    from hesskit.cli.figures import sweep_figure
+
+    split = _outliers(None, {"eigenvalues": [10.0, 1.0]})
+    record = {"top": None, "trace": None, "outliers": split, "checkpoint": "step0.pt"}
+    record.update(num_matvecs=12, seconds=0.1)
+    capped = _sweep_row("step0", record)
+    assert (capped["num_outliers"], capped["outliers_at_cap"]) == (1, True)
+    exact = {**capped, "checkpoint": "step1", "num_outliers": 0, "outliers_at_cap": False}
+    drawn = []
+    monkeypatch.setattr(Figure, "savefig", lambda fig, path: drawn.append(fig))
+    assert sweep_figure([capped, exact], tmp_path / "sweep.png")
+    (ax,) = drawn[0].axes
+    counts = [list(line.get_ydata()) for line in ax.get_lines()]
+    open_markers = [line for line in ax.get_lines() if line.get_markerfacecolor() == "white"]
+    assert counts[0] == [1, 0] and [list(line.get_ydata()) for line in open_markers] == [[1]]
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == [
+        "N or more (the rule's cap)"
+    ]
+
+
 def _finished_files(out: Path) -> dict[str, tuple[int, str]]:
     return {
         path.name: (path.stat().st_mtime_ns, path.read_text()) for path in out.glob("step*.json")

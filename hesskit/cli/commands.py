@@ -261,6 +261,8 @@ def _natural_key(path: str) -> list[Any]:
 
 
 def _sweep_row(name: str, record: dict[str, Any]) -> dict[str, Any]:
+    """One checkpoint's line of sweep.json; ``num_outliers`` is None only without a split,
+    and a lower bound where ``outliers_at_cap`` (the rule's cap: that many or more)."""
     top, trace, split = record["top"], record["trace"], record["outliers"]
     return {
         "checkpoint": name,
@@ -268,7 +270,8 @@ def _sweep_row(name: str, record: dict[str, Any]) -> dict[str, Any]:
         "lambda_max": None if top is None else top["eigenvalues"][0],
         "trace": None if trace is None else trace["estimate"],
         "trace_stderr": None if trace is None else trace["stderr"],
-        "num_outliers": None if split is None or split["at_cap"] else split["num_outliers"],
+        "num_outliers": None if split is None else split["num_outliers"],
+        "outliers_at_cap": None if split is None else split["at_cap"],
         "num_matvecs": record["num_matvecs"],
         "seconds": record["seconds"],
     }

@@ -73,7 +73,10 @@ def eigenvalues_figure(record: dict[str, Any], path: Path) -> None:
 
 def sweep_figure(rows: list[dict[str, Any]], path: Path) -> bool:
     """lambda_max, the trace and the outlier count over the checkpoints, in sweep order;
-    False (and no file) where the records hold none of them (``--top 0 --bottom K``)."""
+    False (and no file) where the records hold none of them (``--top 0 --bottom K``).
+
+    A count at the rule's cap is a lower bound: an open marker, "N or more" in the legend.
+    """
     from matplotlib.ticker import MaxNLocator
 
     panels = [
@@ -92,6 +95,7 @@ def sweep_figure(rows: list[dict[str, Any]], path: Path) -> bool:
         ax.plot(positions, values, "o-", ms=4)
         ax.set_ylabel(label)
         if key == "num_outliers":
+            _mark_lower_bounds(ax, positions, values, rows)
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_ylim(-0.5, max([v for v in values if v == v] + [1]) + 0.5)  # (NaN: skipped)
         elif all(v > 0 for v in values if v == v):
@@ -100,6 +104,19 @@ def sweep_figure(rows: list[dict[str, Any]], path: Path) -> bool:
     axes[-1].set_xlabel("checkpoint")
     fig.savefig(path)
     return True
+
+
+def _mark_lower_bounds(
+    ax: Any, positions: list[int], values: list[float], rows: list[dict[str, Any]]
+) -> None:
+    """Redraw the counts at the rule's cap as open markers, over the filled ones."""
+    capped = [
+        (x, v) for x, v, r in zip(positions, values, rows, strict=True) if r["outliers_at_cap"]
+    ]
+    if capped:
+        xs, ys = zip(*capped, strict=True)
+        ax.plot(xs, ys, "o", ms=5, color="C0", mfc="white", label="N or more (the rule's cap)")
+        ax.legend(fontsize=8)
 
 
 def _title(record: dict[str, Any]) -> str:
