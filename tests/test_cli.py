@@ -334,6 +334,7 @@ def test_sweep_killed_then_resumed_computes_only_what_is_missing(user, tmp_path)
         time.sleep(0.02)
     process.kill()  # for real, mid-sweep
     process.communicate()
+    assert (out / ".sweep.lock").exists()  # left behind, to be taken over
     finished = _finished_files(out)
     assert 1 <= len(finished) < 4, finished.keys()
     missing = sorted({f"step{10 * i}.json" for i in range(4)} - set(finished))
@@ -362,6 +363,25 @@ def test_sweep_killed_then_resumed_computes_only_what_is_missing(user, tmp_path)
     assert again.returncode == 2
     assert again.stderr.startswith("hesskit sweep: error: --out: ") and "top" in again.stderr
     assert not (out / "step0.json").exists()  # refused before computing, not after
+
+
+def test_a_second_sweep_into_a_folder_is_refused_and_deletes_nothing(user, tmp_path, capsys):
+    from hesskit.cli.commands import _sweep_lock
+
+    folder, _ = user
+    out = tmp_path / "out"
+    out.mkdir()
+    writing = out / ".step0.json.abc.partial"  # the first sweep's file, being written
+    writing.write_text("{")
+    args = ["sweep", f"{folder}/net.py:model", "--data", f"{folder}/net.py:data", "--quiet"]
+    args += ["--checkpoints", str(folder / "step*.pt"), "--top", "1", "--out", str(out)]
+    with _sweep_lock(out), pytest.raises(SystemExit) as stop:  # the first sweep
+        main(args)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1, err
+    assert err.startswith("hesskit sweep: error: --out: ") and f"pid {os.getpid()}" in err, err
+    assert writing.exists() and not list(out.glob("step*.json"))
+    assert not (out / ".sweep.lock").exists()  # removed by the first sweep's exit
 
 
 def test_a_resumed_sweep_refuses_a_record_of_an_overwritten_checkpoint(user, tmp_path, capsys):

@@ -6,16 +6,20 @@ interruption a file at that name is a finished record, and the next run computes
 checkpoints without one. A file that does not parse as a record (copied in half, edited)
 is recomputed, never read as finished; a record computed with other settings, or from a
 checkpoint file since overwritten (its SHA-256), stops the run rather than mix two in one
-folder.
+folder. A second sweep into a folder while one runs is refused (``DIR/.sweep.lock``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import glob
 import hashlib
 import json
+import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +49,9 @@ from hesskit.cli.output import (
 
 SUMMARY = "sweep"
 """Stem of a sweep's summary files, DIR/sweep.json and DIR/sweep.png."""
+
+LOCK = ".sweep.lock"
+"""DIR/.sweep.lock: held by the sweep writing into DIR, it holds that sweep's pid."""
 
 
 @dataclass
@@ -199,6 +206,57 @@ def run_sweep(args: argparse.Namespace) -> None:
         raise UsageError("--checkpoints", msg)
     job = prepare(args)
     out = _out_folder(args.out)
+    with _sweep_lock(out):
+        _sweep(job, out, names, checkpoints)
+
+
+@contextlib.contextmanager
+def _sweep_lock(out: Path) -> Iterator[None]:
+    """Hold DIR/.sweep.lock, or refuse naming ``--out``: a second sweep into the folder
+    would delete the first one's temporary files and write the same records.
+
+    An ``flock``: the kernel lets it go when the process ends, killed or not, so the file a
+    SIGKILL leaves behind is taken over, never stale. The file is removed at exit.
+    """
+    path = out / LOCK
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise UsageError("--out", f"cannot open {str(path)!r}: {error.strerror}") from error
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            msg = (
+                f"another sweep (pid {holder}) is writing into {str(out)!r}; "
+                "wait for it to end, or use another --out folder"
+            )
+            raise UsageError("--out", msg) from None
+        if _same_file(path, fd):
+            break
+        os.close(fd)  # locked a file its holder had just removed: take the new one
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        if _same_file(path, fd):  # (not one made after someone removed ours)
+            path.unlink()  # while it is held: no sweep can hold it at this path meanwhile
+        os.close(fd)
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _sweep(job: Job, out: Path, names: list[str], checkpoints: list[str]) -> None:
+    """The sweep itself, in ``out`` that this process holds the lock of."""
     for stale in out.glob(f".*{TEMPORARY_SUFFIX}"):  # what a killed run was writing
         stale.unlink()
     # every record is checked before any is computed: a folder of other settings is refused
