@@ -112,6 +112,21 @@ def decide(holds: bool, fails: bool) -> str:
     return "undecided"
 
 
+def one_sided_rule(interval: Any, level: float, *, above: bool) -> dict[str, str]:
+    """``rule`` and ``decision`` of a claim that ``interval`` lies above (``above=True``)
+    or below ``level``: holds when the whole interval is on that side, fails when it is
+    whole on the other, else undecided. Spread into a :class:`ClaimRecord`:
+    ``ClaimRecord(..., **one_sided_rule(slope, 0.5, above=True), ...)``.
+    """
+    if above:
+        rule = f"holds: lower end > {level}; fails: upper end < {level}; else undecided"
+        decision = decide(holds=interval.low > level, fails=interval.high < level)
+    else:
+        rule = f"holds: upper end < {level}; fails: lower end > {level}; else undecided"
+        decision = decide(holds=interval.high < level, fails=interval.low > level)
+    return {"rule": rule, "decision": decision}
+
+
 def record_claim(record_property, record: ClaimRecord) -> None:
     """Attach ``record`` to the running test (pass pytest's ``record_property`` fixture)."""
     record_property(PROPERTY, json.dumps(asdict(record), default=_jsonable))

@@ -153,7 +153,7 @@ from scipy.stats import norm
 import hesskit
 from claims import stats
 from claims.figures import pyplot, save_figure
-from claims.report import ClaimRecord, Control, conclude, decide, interval_fields
+from claims.report import ClaimRecord, Control, conclude, decide, interval_fields, one_sided_rule
 from claims.seeds import fresh, stream
 from hesskit.problems import Problem, gaussian_mixture, mean_squared_error, mlp
 from hesskit.spectrum import NEAR_ZERO, near_zero_fraction
@@ -479,7 +479,6 @@ def test_residual_term_vanishes_at_interpolation(
     runs = _trajectories(setup, seeds, "squared", device)
     slopes = [r.slope() for r in runs]
     slope = stats.t_interval(slopes)
-    decision = decide(holds=slope.low > SLOPE_LEVEL, fails=slope.high < SLOPE_LEVEL)
     entropy_runs = _trajectories(setup, seeds, "cross_entropy", device)
     entropy = stats.t_interval([r.slope() for r in entropy_runs])
     control = Control(
@@ -495,8 +494,7 @@ def test_residual_term_vanishes_at_interpolation(
         paper=PAPER,
         statistic="slope of log ||H - G||_2 / ||H||_2 on log training loss (seed mean)",
         **interval_fields(slope),
-        rule=f"holds: lower end > {SLOPE_LEVEL}; fails: upper end < {SLOPE_LEVEL}; else undecided",
-        decision=decision,
+        **one_sided_rule(slope, SLOPE_LEVEL, above=True),
         controls=[control],
         data={
             "power": power,

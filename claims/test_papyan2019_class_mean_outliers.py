@@ -200,7 +200,7 @@ import hesskit
 from claims import spectra as sp
 from claims import stats
 from claims.figures import pyplot, save_figure
-from claims.report import ClaimRecord, Control, conclude, decide, interval_fields
+from claims.report import ClaimRecord, Control, conclude, decide, interval_fields, one_sided_rule
 from claims.seeds import fresh, stream
 from claims.subspaces import captured, orthonormal_basis, overlap, random_subspace, top_eigenpairs
 from hesskit import spectrum
@@ -628,9 +628,6 @@ def test_outliers_live_in_the_class_mean_span(
     runs = [measure(setup.case(setting, s, device)) for s in seeds]
     values = [m.subspace() for m in runs]
     overlap_interval = stats.t_interval(values)
-    decision = decide(
-        holds=overlap_interval.low > OVERLAP_LEVEL, fails=overlap_interval.high < OVERLAP_LEVEL
-    )
     controls = [
         _subspace_control(
             "random equal-size groups (labels permuted)",
@@ -669,9 +666,7 @@ def test_outliers_live_in_the_class_mean_span(
         statistic="overlap ||V^T Q||^2 / C of the top-C eigenspace with the class-mean span, "
         "the smaller of H's and G's (mean over seeds)",
         **interval_fields(overlap_interval),
-        rule=f"holds: lower end > {OVERLAP_LEVEL}; fails: upper end < {OVERLAP_LEVEL}; else "
-        "undecided",
-        decision=decision,
+        **one_sided_rule(overlap_interval, OVERLAP_LEVEL, above=True),
         controls=controls,
         data=data,
     )
@@ -680,7 +675,7 @@ def test_outliers_live_in_the_class_mean_span(
     conclude(
         record_property,
         record,
-        expected=_expected(profile, "subspace", setting, decision),
+        expected=_expected(profile, "subspace", setting, record.decision),
         why=f"overlaps {np.round(values, 3).tolist()} (see the module docstring)",
     )
 

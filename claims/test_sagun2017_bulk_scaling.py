@@ -101,7 +101,7 @@ import numpy as np
 from claims import spectra as sp
 from claims import stats
 from claims.figures import pyplot, save_figure
-from claims.report import ClaimRecord, Control, conclude, decide
+from claims.report import ClaimRecord, Control, conclude, decide, one_sided_rule
 from claims.seeds import fresh
 from hesskit.spectrum import NEAR_ZERO, near_zero_fraction
 
@@ -277,7 +277,6 @@ def test_zero_bulk_grows_with_the_parameters(
     seeds = fresh(setup.seeds, seed_offset)
     slopes, near_zero = _width_growth(setup, seeds, device)
     growth = stats.t_interval(slopes)
-    decision = decide(holds=growth.low > GROWTH_LEVEL, fails=growth.high < GROWTH_LEVEL)
     sample_runs = [
         [setup.run(setup.sample_width, s, device, samples=n) for n in setup.sample_sizes]
         for s in seeds
@@ -305,9 +304,7 @@ def test_zero_bulk_grows_with_the_parameters(
         low=growth.low,
         high=growth.high,
         p_value=growth.p_value,
-        rule=f"holds: lower end > {GROWTH_LEVEL}; fails: upper end < {GROWTH_LEVEL}; else "
-        "undecided",
-        decision=decision,
+        **one_sided_rule(growth, GROWTH_LEVEL, above=True),
         controls=[control],
         data={
             "power": power,

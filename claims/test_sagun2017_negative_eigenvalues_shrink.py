@@ -145,7 +145,7 @@ from claims import protocols, stats
 from claims import spectra as sp
 from claims.figures import pyplot, save_figure
 from claims.reference import SAGUN2017_NEGATIVE_EIGENVALUE
-from claims.report import ClaimRecord, Control, conclude, decide, interval_fields
+from claims.report import ClaimRecord, Control, conclude, interval_fields, one_sided_rule
 from claims.seeds import fresh
 from hesskit.problems import Problem, mean_squared_error
 from hesskit.train import gradient_descent
@@ -358,7 +358,6 @@ def test_negative_eigenvalues_shrink_near_the_end(
         name: stats.geometric_mean_interval(np.exp([r[name] for r in logs])) for name in logs[0]
     }
     claim, squared, early = ratio["claim"], ratio["squared_loss"], ratio["early_to_mid"]
-    decision = decide(holds=claim.high < SHRINK, fails=claim.low > SHRINK)
     control = Control(
         name=f"squared loss, one-hot targets: loss {setup.mid_loss} then {setup.end_loss}",
         statistic="q(end) / q(mid), geometric mean over seeds",
@@ -373,8 +372,7 @@ def test_negative_eigenvalues_shrink_near_the_end(
         statistic=f"q(loss {setup.end_loss}) / q(loss {setup.mid_loss}), q = |lambda_min| / "
         "lambda_max (geometric mean over seeds)",
         **interval_fields(claim),
-        rule=f"holds: upper end < {SHRINK}; fails: lower end > {SHRINK}; else undecided",
-        decision=decision,
+        **one_sided_rule(claim, SHRINK, above=False),
         controls=[control],
         data={
             "power": power,
@@ -403,7 +401,6 @@ def test_negative_eigenvalues_small_at_the_end(
     logs = [p.log_q() for p in points]
     q = {name: stats.geometric_mean_interval(np.exp([r[name] for r in logs])) for name in logs[0]}
     claim, mid, squared = q["claim"], q["mid"], q["squared_loss"]
-    decision = decide(holds=claim.high < SMALL, fails=claim.low > SMALL)
     controls = [
         Control(
             name=f"mid-training, loss {setup.mid_loss} (cross-entropy)",
@@ -427,8 +424,7 @@ def test_negative_eigenvalues_small_at_the_end(
         statistic=f"q(loss {setup.end_loss}) = |lambda_min| / lambda_max (geometric mean over "
         "seeds)",
         **interval_fields(claim),
-        rule=f"holds: upper end < {SMALL}; fails: lower end > {SMALL}; else undecided",
-        decision=decision,
+        **one_sided_rule(claim, SMALL, above=False),
         controls=controls,
         data={
             "power": power,

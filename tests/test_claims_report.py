@@ -5,8 +5,9 @@ import json
 import pytest
 
 from claims import summary
-from claims.report import ClaimRecord, Control, conclude, decide, records_from
+from claims.report import ClaimRecord, Control, conclude, decide, one_sided_rule, records_from
 from claims.seeds import SEED_STRIDE, fresh
+from claims.stats import Interval
 
 
 def _record(decision="holds", fired=(True,), record_id="paper.claim"):
@@ -140,3 +141,26 @@ def test_interval_fields_spread_into_a_record():
     assert fields == {"estimate": 1.0, "low": 0.5, "high": 1.5, "p_value": 0.01}
     control = Control(name="c", statistic="s", **fields, rule="r", fired=True)
     assert control.low == 0.5
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "above", "decision"),
+    [
+        (0.6, 0.9, True, "holds"),
+        (0.1, 0.4, True, "fails"),
+        (0.4, 0.6, True, "undecided"),
+        (0.1, 0.4, False, "holds"),
+        (0.6, 0.9, False, "fails"),
+        (0.4, 0.6, False, "undecided"),
+    ],
+)
+def test_one_sided_rule_states_and_applies_the_rule(low, high, above, decision) -> None:
+    interval = Interval(estimate=(low + high) / 2, low=low, high=high)
+    fields = one_sided_rule(interval, 0.5, above=above)
+    assert fields["decision"] == decision
+    expected = (
+        "holds: lower end > 0.5; fails: upper end < 0.5; else undecided"
+        if above
+        else "holds: upper end < 0.5; fails: lower end > 0.5; else undecided"
+    )
+    assert fields["rule"] == expected
