@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from hesskit.eigen.krylov import is_rounding
-from hesskit.eigen.result import EigenResult, wanted_order
+from hesskit.eigen.result import EigenResult, certifiable, wanted_order
 from hesskit.operators.base import LinearOperator
 from hesskit.progress import Callback
 
@@ -71,7 +71,7 @@ def block_lanczos(
         wanted = _on(basis, vectors[:, :k])
         ritz = basis[:, :size] @ wanted
         residual_vectors = images[:, :size] @ wanted - ritz * _on(basis, values[:k])
-        residuals = torch.linalg.vector_norm(residual_vectors, dim=0)
+        residuals = certifiable(torch.linalg.vector_norm(residual_vectors, dim=0), scale)
         converged = bool((residuals <= tol * scale).all())
         if converged or used >= budget or size == n:
             return EigenResult(_on(basis, values[:k]), ritz, residuals, used, converged, tol)

@@ -13,6 +13,7 @@ restart of Wu & Simon (2000) keeps the wanted Ritz vectors plus extra ones and c
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -22,7 +23,7 @@ import torch
 from hesskit import _checks
 from hesskit.eigen.block import block_lanczos
 from hesskit.eigen.krylov import is_rounding, lanczos_extend, random_direction
-from hesskit.eigen.result import EigenResult, checked_tol, wanted_order
+from hesskit.eigen.result import EigenResult, certifiable, checked_tol, wanted_order
 from hesskit.operators.base import LinearOperator, as_operator
 from hesskit.progress import Callback, reporting
 
@@ -190,6 +191,13 @@ class LanczosState:
     """``(ncv + 1, n)``: the orthonormal basis, then the next Lanczos vector."""
     proj: np.ndarray
     """``(ncv + 1, ncv + 1)``: ``T`` (tridiagonal, with an arrowhead after a restart)."""
+    defect: np.ndarray
+    """``(ncv + 1,)``: the norm of what a breakdown dropped from each column of the
+    relation (the rounding-level direction it replaced by a random one, and what the
+    Gram-Schmidt pass removed there), 0 where the step extended the basis. Ritz residuals
+    add ``sum_c defect_c |s_{c,i}|`` to ``|beta_m s_{m,i}|``: a Krylov space that is
+    invariant to rounding has ``beta_m = 0``, and without the defect its Ritz pairs would
+    report a residual of exactly 0 where the products certify only the rounding level."""
     begin: int = 0
     """The first step of the current cycle (the number of kept Ritz vectors)."""
     used: int = 0
@@ -204,7 +212,7 @@ class LanczosState:
         """An empty factorisation whose first basis vector is ``start`` normalised."""
         rows = start.new_zeros(ncv + 1, start.shape[0])
         rows[0] = start / torch.linalg.vector_norm(start)
-        return cls(rows, np.zeros((ncv + 1, ncv + 1)))
+        return cls(rows, np.zeros((ncv + 1, ncv + 1)), np.zeros(ncv + 1))
 
 
 def _thick_restart_lanczos(
@@ -234,7 +242,7 @@ def _thick_restart_lanczos(
             report(state.used, total)
             if size < stop and (state.degenerate or size < k):
                 continue
-            pairs = _ritz_pairs(state.proj, size, wanted.which)
+            pairs = _ritz_pairs(state.proj, size, wanted.which, state.defect)
             ritz_scale = max(ritz_scale, float(np.abs(pairs.values).max()))
             state.degenerate |= pairs.beta <= tol * ritz_scale
             converged = bool((pairs.residuals[:k] <= tol * ritz_scale).all())
@@ -243,14 +251,15 @@ def _thick_restart_lanczos(
         if converged or state.used >= wanted.budget or size == n:
             break
         keep = k + (wanted.ncv - k) // 2
-        state.begin = _thick_restart(state.rows, state.proj, pairs, keep)
+        state.begin = _thick_restart(state.rows, state.proj, pairs, keep, state.defect)
     rows = state.rows
     values = _on(rows, pairs.values[:k])
     vectors = (_on(rows, pairs.vectors[:, :k]).mT @ rows[:size]).mT
     if not wanted.exact_residuals:
-        residuals = _on(rows, pairs.residuals[:k])
+        residuals = certifiable(_on(rows, pairs.residuals[:k]), ritz_scale)
         return EigenResult(values, vectors, residuals, state.used, converged, tol)
     residuals = torch.linalg.vector_norm(op.matmat(vectors) - vectors * values, dim=0)
+    residuals = certifiable(residuals, ritz_scale)
     report(state.used + k, total)
     converged = bool((residuals <= tol * ritz_scale).all())
     return EigenResult(values, vectors, residuals, state.used + k, converged, tol)
@@ -264,18 +273,20 @@ class _RitzPairs(NamedTuple):
     vectors: np.ndarray
     """Eigenvectors ``s_i`` of the projection as columns, so ``V s_i`` is a Ritz vector."""
     residuals: np.ndarray
-    """Their residual norms from the Lanczos relation, ``|beta_m s_{m,i}|``."""
+    """Their residual norms from the Lanczos relation, ``|beta_m s_{m,i}|``, plus what the
+    recurrence dropped, ``sum_c defect_c |s_{c,i}|`` (:class:`LanczosState`)."""
     beta: float
     """``|beta_m|``, the coupling of the basis to the next Lanczos vector."""
 
 
-def _ritz_pairs(proj: np.ndarray, size: int, which: str) -> _RitzPairs:
+def _ritz_pairs(proj: np.ndarray, size: int, which: str, defect: np.ndarray) -> _RitzPairs:
     """Ritz pairs of the leading ``size`` square of the projection."""
     theta, ritz = np.linalg.eigh(proj[:size, :size])
     order = wanted_order(theta, which)
     theta, ritz = theta[order], ritz[:, order]
     beta = abs(float(proj[size, size - 1]))
-    return _RitzPairs(theta, ritz, beta * np.abs(ritz[size - 1]), beta)
+    residuals = beta * np.abs(ritz[size - 1]) + defect[:size] @ np.abs(ritz)
+    return _RitzPairs(theta, ritz, residuals, beta)
 
 
 def _on(rows: torch.Tensor, array: np.ndarray) -> torch.Tensor:
@@ -307,6 +318,7 @@ def _lanczos_step(
     if extended:
         torch.div(step.image[0], norm, out=rows[j + 1])
     else:
+        state.defect[j] = math.hypot(norm, removed)
         norm = 0.0
         rows[j + 1] = random_direction(rows[: j + 1], generator)
     proj[j, j] = diagonal
@@ -314,12 +326,16 @@ def _lanczos_step(
     return extended
 
 
-def _thick_restart(rows: torch.Tensor, proj: np.ndarray, pairs: _RitzPairs, keep: int) -> int:
+def _thick_restart(
+    rows: torch.Tensor, proj: np.ndarray, pairs: _RitzPairs, keep: int, defect: np.ndarray
+) -> int:
     """Restart in place on the ``keep`` most wanted Ritz vectors (Wu & Simon 2000);
     return ``keep``.
 
     The new basis is ``[V y_1, ..., V y_l, f]`` (stored as ``rows``) and the new ``T`` is
-    ``diag(theta_1..theta_l)`` bordered by the couplings ``beta_m s_{m,i}`` to ``f``.
+    ``diag(theta_1..theta_l)`` bordered by the couplings ``beta_m s_{m,i}`` to ``f``; the
+    kept columns inherit the dropped parts of the relation, ``defect_i = sum_c defect_c
+    |y_{c,i}|``.
     """
     m = pairs.vectors.shape[0]
     ritz = pairs.vectors[:, :keep]
@@ -331,6 +347,8 @@ def _thick_restart(rows: torch.Tensor, proj: np.ndarray, pairs: _RitzPairs, keep
         columns = slice(chunk, chunk + _RESTART_CHUNK)
         rows[:keep, columns] = combination @ rows[:m, columns]
     rows[keep] = rows[m]
+    defect[:keep] = defect[:m] @ np.abs(ritz)
+    defect[keep:] = 0.0
     coupling = proj[m, m - 1] * ritz[m - 1]
     proj[:] = 0.0
     proj[:keep, :keep] = np.diag(pairs.values[:keep])

@@ -6,7 +6,7 @@ import torch
 
 from hesskit import _checks
 from hesskit.eigen.lanczos import initial_vector
-from hesskit.eigen.result import EigenResult, checked_tol
+from hesskit.eigen.result import EigenResult, certifiable, checked_tol
 from hesskit.operators.base import LinearOperator, as_operator
 
 
@@ -84,7 +84,8 @@ def power_iteration(
         pair_values.append(value)
         pair_residuals.append(residual)
         used += steps
-    values, residuals = torch.stack(pair_values), torch.stack(pair_residuals)
+    values = torch.stack(pair_values)
+    residuals = certifiable(torch.stack(pair_residuals), values.abs())
     converged = bool((residuals <= tol * values.abs()).all())
     order = torch.argsort(values.abs(), descending=True, stable=True)
     return EigenResult(values[order], found[:, order], residuals[order], used, converged, tol)

@@ -46,6 +46,16 @@ def checked_tol(tol: Any, dtype: torch.dtype) -> float:
     return tol
 
 
+def certifiable(residuals: torch.Tensor, scale: float | torch.Tensor) -> torch.Tensor:
+    """Residual norms raised to at least ``eps * scale`` (``scale``: the largest
+    |eigenvalue| estimate, or one per pair): the rounding of an eigenpair itself, since
+    every entry of ``lambda v`` carries a relative error of ``eps``. A residual reported
+    below that (an exact 0 after a breakdown, or from a product that happened to cancel
+    exactly) would claim more than the arithmetic can certify."""
+    floor = torch.finfo(residuals.dtype).eps * torch.as_tensor(scale, dtype=residuals.dtype)
+    return torch.maximum(residuals, floor.to(residuals.device))
+
+
 @dataclass(frozen=True)
 class EigenResult:
     """Approximate eigenpairs ``A v_i = lambda_i v_i`` of a symmetric operator."""
@@ -60,7 +70,8 @@ class EigenResult:
     """Residual norms ``||A v_i - lambda_i v_i||`` (1-D): from the products
     (``power_iteration``; ``eigsh`` with ``exact_residuals=True``) or from the Lanczos
     relation (``eigsh``'s default, equal to the former up to the rounding of the
-    products)."""
+    products; it includes what the recurrence dropped, so a breakdown does not report
+    0). Never below ``eps`` times the largest |eigenvalue| (:func:`certifiable`)."""
 
     num_matvecs: int
     """Operator columns applied in all: a product with an ``(n, k)`` block counts k."""
