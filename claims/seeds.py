@@ -14,6 +14,12 @@ from collections.abc import Iterable
 SEED_STRIDE = 1_000_000_000
 """The distance between the seed sets of consecutive offsets."""
 
+PREREGISTERED_OFFSETS = (0, 1, 2)
+"""The seed offsets at which every decision was run and written down as the claim's
+``expected`` outcome: a different decision there fails its test. At any other offset a
+different decision is recorded (and the merged table calls it ``undecided``), but the
+test does not fail: a fresh seed set gives a decision, never an error."""
+
 
 def fresh(seeds: Iterable[int], offset: int) -> tuple[int, ...]:
     """``seeds`` shifted to the seed set of ``offset`` (0 returns them unchanged).

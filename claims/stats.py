@@ -437,3 +437,53 @@ def require_power(analysis: dict[str, Any], seeds_used: int) -> dict[str, Any]:
 
         pytest.fail(f"the design is underpowered: {analysis}")
     return analysis
+
+
+@dataclass(frozen=True)
+class SeedDraw:
+    """The claim seeds a :class:`SequentialDesign` drew, and whether they are enough."""
+
+    seeds: tuple[int, ...]
+    needed: int
+    """The seeds the pilot's power analysis asked for."""
+    unpowered: str
+    """Empty when ``needed`` seeds were drawn; else why the record is ``undecided``
+    (pass it to :meth:`claims.preregistration.Claim.record`)."""
+
+
+@dataclass(frozen=True)
+class SequentialDesign:
+    """A pre-registered sequential design: the claim seeds are drawn in order from a
+    reserve until the pilot's power target is met (at least ``minimum``), up to ``cap``.
+
+    A fresh seed set whose pilot asks for more than the fixed design held made two tests
+    raise "underpowered" instead of deciding; with a reserve it draws more seeds, and
+    beyond the cap the claim is ``undecided`` with the reason, never an error.
+
+    Example:
+        >>> design = SequentialDesign(minimum=3, cap=5)
+        >>> design.draw(range(10, 20), needed=4).seeds
+        (10, 11, 12, 13)
+        >>> design.draw(range(10, 20), needed=9).unpowered
+        'the pilot asks for 9 seeds; the pre-registered cap is 5'
+    """
+
+    minimum: int
+    cap: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.minimum <= self.cap:
+            msg = f"need 1 <= minimum <= cap, got minimum={self.minimum}, cap={self.cap}"
+            raise ValueError(msg)
+
+    def draw(self, reserve: Sequence[int], needed: int) -> SeedDraw:
+        """The first ``max(minimum, min(needed, cap))`` seeds of ``reserve``."""
+        reserve = tuple(int(seed) for seed in reserve)
+        if len(reserve) < self.cap:
+            msg = f"the reserve holds {len(reserve)} seeds, fewer than the cap {self.cap}"
+            raise ValueError(msg)
+        count = max(self.minimum, min(int(needed), self.cap))
+        unpowered = ""
+        if needed > self.cap:
+            unpowered = f"the pilot asks for {needed} seeds; the pre-registered cap is {self.cap}"
+        return SeedDraw(reserve[:count], int(needed), unpowered)

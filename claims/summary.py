@@ -67,27 +67,56 @@ def concatenate(reports: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def markdown_table(reports: list[dict[str, Any]]) -> list[str]:
-    """The README's claims table of reports at one or more seed offsets."""
+KIND_TITLES = {
+    "evidence": "Evidence: counted for or against the conjecture",
+    "identity": "Identities: checks of the instrument, never counted",
+}
+"""The tables of :func:`markdown_tables`, one per record kind."""
+
+
+def markdown_table(reports: list[dict[str, Any]], kind: str | None = None) -> list[str]:
+    """The claims table of reports at one or more seed offsets; ``kind`` keeps only the
+    records of that kind (a record written before kinds counts as ``evidence``)."""
     offsets = [str(report["seed_offset"]) for report in reports]
     head = ["claim", "statistic"]
     head += [f"offset {o}: estimate [95% CI], decision" for o in offsets]
-    head += ["decision", "opposite-setting controls (fired?)"]
+    head += ["decision", "opposite-setting controls (fired?)", "false targets (rejected?)"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for record in sorted(merge_offsets(reports), key=lambda r: r["id"]):
+    records = sorted(merge_offsets(reports), key=lambda r: r["id"])
+    for record in records:
+        if kind is not None and record.get("kind", "evidence") != kind:
+            continue
         cells = [f"`{record['id']}`: {record['claim']}", record["statistic"]]
         for offset in offsets:
             entry = record["by_offset"].get(offset)
             cells.append("missing" if entry is None else f"{entry['text']}, {entry['decision']}")
         cells.append(f"**{record['decision']}**")
         controls = [
-            f"{c['name']}{'' if c['low'] is not None else ', ' + c['statistic']}: "
-            f"{_text(c)} ({'fired' if c['fired'] else 'did not fire'})"
+            f"{c['name']}{'' if c['low'] is not None else ', ' + c.get('statistic', '')}: "
+            f"{_text(c)} ({'fired' if _passed(c) else 'did not fire'})"
             for c in record["controls"]
         ]
         cells.append("; ".join(controls))
+        targets = [
+            f"{t['name']}: {t['decision']} ({'rejected' if t['passed'] else 'ACCEPTED'})"
+            for t in record.get("false_targets", [])
+        ]
+        cells.append("; ".join(targets) or "none declared")
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return lines
+
+
+def markdown_tables(reports: list[dict[str, Any]]) -> list[str]:
+    """One table per record kind (:data:`KIND_TITLES`), each under its title."""
+    lines: list[str] = []
+    for kind, title in KIND_TITLES.items():
+        lines += [f"**{title}**", "", *markdown_table(reports, kind), ""]
+    return lines[:-1]
+
+
+def _passed(check: dict[str, Any]) -> bool:
+    """A control's outcome: ``passed`` (declared claims) or ``fired`` (earlier records)."""
+    return bool(check["passed"] if "passed" in check else check["fired"])
 
 
 BEGIN, END = "<!-- claims-table:begin -->", "<!-- claims-table:end -->"
@@ -111,7 +140,7 @@ def _digest(record: dict[str, Any]) -> dict[str, Any]:
         "high": record["high"],
         "decision": record["decision"],
         "text": _text(record),
-        "controls_fired": {c["name"]: c["fired"] for c in record["controls"]},
+        "controls_fired": {c["name"]: _passed(c) for c in record["controls"]},
     }
 
 
@@ -150,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(concatenate(reports), indent=2))
         return
-    table = markdown_table(reports)
+    table = markdown_tables(reports)
     print("\n".join(table))
     if args.readme:
         path = pathlib.Path(args.readme)
