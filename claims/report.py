@@ -26,7 +26,7 @@ from claims.seeds import PREREGISTERED_OFFSETS
 
 PROPERTY = "hesskit_claim"
 DECISIONS = ("holds", "fails", "undecided")
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -285,9 +285,17 @@ def format_table(records: list[dict[str, Any]]) -> list[str]:
     lines = []
     for r in records:
         lines.append(f"{r['id']} | {r['statistic']} | {format_interval(r)} | {r['decision']}")
+        kind = r.get("kind", "evidence")
+        lines[-1] += "" if kind == "evidence" else f" ({kind}: not counted)"
         for c in r["controls"]:
-            state = "fired" if c["fired"] else "DID NOT FIRE"
+            state = "fired" if c.get("passed", c.get("fired")) else "DID NOT FIRE"
             lines.append(f"    control {c['name']}: {format_interval(c)} ({state})")
+        for t in r.get("false_targets", []):
+            state = "rejected" if t["passed"] else "ACCEPTED"
+            lines.append(f"    false target {t['name']}: {t['decision']} ({state})")
+        for c in r.get("sanity_checks", []):
+            state = "passed" if c["passed"] else "FAILED"
+            lines.append(f"    sanity {c['name']}: {format_interval(c)} ({state})")
     return lines
 
 

@@ -6,8 +6,9 @@ each offset's decision and the combined decision -- the common one when every of
 agrees, ``undecided`` when they differ (a verdict that flips with the seeds decides
 nothing) -- and its controls. ``--merge OUT.json`` also writes the merged report (the
 records of the first file, each with ``by_offset`` and the combined ``decision``; a record
-missing from the first file is not merged), ``--readme PATH`` writes the table into a
-README between its markers, and ``--concatenate OUT.json`` joins the per-module reports of
+missing from the first file is not merged), ``--readme PATH`` writes the compact table (kind
+and decisions) into a README between its markers, ``--results PATH`` the full results
+page, and ``--concatenate OUT.json`` joins the per-module reports of
 one offset, as ``claims/run_full.sh`` does.
 """
 
@@ -106,12 +107,66 @@ def markdown_table(reports: list[dict[str, Any]], kind: str | None = None) -> li
     return lines
 
 
+def compact_table(reports: list[dict[str, Any]]) -> list[str]:
+    """The README's table: per claim its kind, each offset's decision and the combined
+    one, evidence first (the numbers are in :func:`results_page`)."""
+    offsets = [str(report["seed_offset"]) for report in reports]
+    head = ["claim", "kind", *(f"offset {o}" for o in offsets), "decision"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    order = {kind: i for i, kind in enumerate(KIND_TITLES)}
+    merged = merge_offsets(reports)
+    merged.sort(key=lambda r: (order[r.get("kind", "evidence")], r["id"]))
+    for record in merged:
+        decisions = [record["by_offset"].get(o, {}).get("decision", "missing") for o in offsets]
+        kind = record.get("kind", "evidence")
+        cells = [f"`{record['id']}`: {record['claim']}", kind, *decisions]
+        cells.append(f"**{record['decision']}**" if kind == "evidence" else record["decision"])
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return lines
+
+
 def markdown_tables(reports: list[dict[str, Any]]) -> list[str]:
     """One table per record kind (:data:`KIND_TITLES`), each under its title."""
     lines: list[str] = []
     for kind, title in KIND_TITLES.items():
         lines += [f"**{title}**", "", *markdown_table(reports, kind), ""]
     return lines[:-1]
+
+
+def results_page(reports: list[dict[str, Any]]) -> str:
+    """``claims/RESULTS.md``: the tables by kind, then every record in full (rule,
+    controls, false targets, sanity checks, the decisions at half and twice the level),
+    generated from the reports so that no measured number is typed by hand."""
+    lines = ["# Claims: measured results", "", _provenance(reports), "", *markdown_tables(reports)]
+    for record in sorted(merge_offsets(reports), key=lambda r: r["id"]):
+        lines += ["", f"## `{record['id']}` ({record.get('kind', 'evidence')})", ""]
+        lines += [f"{record['claim']}. {record['paper']}.", ""]
+        if record.get("why"):
+            lines += [f"Why: {record['why']}", ""]
+        lines += [f"- statistic: {record['statistic']}", f"- rule: {record['rule']}"]
+        for offset, entry in record["by_offset"].items():
+            sensitivity = entry.get("sensitivity") or {}
+            scaled = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sensitivity.items())
+            lines.append(
+                f"- offset {offset}: {entry['text']}, **{entry['decision']}**"
+                + (f" ({scaled})" if scaled else "")
+            )
+        for title, key, good, bad in _CHECKS:
+            for check in record.get(key, []):
+                state = good if _passed(check) else bad
+                lines.append(
+                    f"- {title} {check['name']} ({check.get('setting', check.get('statistic'))})"
+                    f": {_text(check)}, {state}; rule: {check['rule']}"
+                )
+    return "\n".join(lines) + "\n"
+
+
+_CHECKS = (
+    ("control", "controls", "fired", "did not fire"),
+    ("false target", "false_targets", "rejected", "ACCEPTED"),
+    ("sanity check", "sanity_checks", "passed", "FAILED"),
+)
+"""The checks a record carries: title, field, and the words for passed and not."""
 
 
 def _passed(check: dict[str, Any]) -> bool:
@@ -141,6 +196,7 @@ def _digest(record: dict[str, Any]) -> dict[str, Any]:
         "decision": record["decision"],
         "text": _text(record),
         "controls_fired": {c["name"]: _passed(c) for c in record["controls"]},
+        "sensitivity": record.get("data", {}).get("sensitivity"),
     }
 
 
@@ -168,6 +224,9 @@ def main(argv: list[str] | None = None) -> None:
         "--readme", metavar="PATH", help="also write the table into PATH between its markers"
     )
     parser.add_argument(
+        "--results", metavar="PATH", help="also write the full results page (claims/RESULTS.md)"
+    )
+    parser.add_argument(
         "--concatenate",
         metavar="OUT",
         help="write the reports (modules of one offset) as one report.json and stop",
@@ -183,7 +242,10 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(table))
     if args.readme:
         path = pathlib.Path(args.readme)
-        path.write_text(replace_table(path.read_text(), table, _provenance(reports)))
+        compact = compact_table(reports)
+        path.write_text(replace_table(path.read_text(), compact, _provenance(reports)))
+    if args.results:
+        pathlib.Path(args.results).write_text(results_page(reports))
     if args.merge:
         merged = {key: value for key, value in reports[0].items() if key != "records"}
         merged["seed_offsets"] = [report["seed_offset"] for report in reports]

@@ -5,16 +5,16 @@ import json
 import pytest
 
 from claims import summary
-from claims.report import ClaimRecord, Control, conclude, decide, one_sided_rule, records_from
+from claims.report import CheckResult, ClaimRecord, conclude, records_from
 from claims.seeds import SEED_STRIDE, fresh
 from claims.stats import Interval
 
 
-def _record(decision="holds", fired=(True,), record_id="paper.claim"):
-    controls = [
-        Control(f"control {i}", "stat", 1.0, 0.5, 1.5, None, "fires if ...", f)
-        for i, f in enumerate(fired)
-    ]
+def _check(name: str, passed: bool) -> CheckResult:
+    return CheckResult(name, "a setting", 1.0, 0.5, 1.5, None, "fires if ...", "holds", passed)
+
+
+def _record(decision="holds", fired=(True,), record_id="paper.claim", kind="evidence"):
     return ClaimRecord(
         id=record_id,
         claim="a claim",
@@ -26,15 +26,11 @@ def _record(decision="holds", fired=(True,), record_id="paper.claim"):
         p_value=None,
         rule="holds if low > 0",
         decision=decision,
-        controls=controls,
+        controls=[_check(f"control {i}", f) for i, f in enumerate(fired)],
         data={"counts": {"2": [2, 2]}},
+        kind=kind,
+        false_targets=[_check("wrong level", True)],
     )
-
-
-def test_decide_is_three_way():
-    assert decide(True, False) == "holds"
-    assert decide(False, True) == "fails"
-    assert decide(False, False) == "undecided" == decide(True, True)
 
 
 def test_record_rejects_an_unknown_decision():
@@ -46,7 +42,7 @@ def test_conclude_passes_a_claim_that_holds_and_records_it():
     properties = []
     conclude(lambda name, value: properties.append((name, value)), _record())
     (record,) = records_from([type("Report", (), {"user_properties": properties})])
-    assert record["id"] == "paper.claim" and record["controls"][0]["fired"] is True
+    assert record["id"] == "paper.claim" and record["controls"][0]["passed"] is True
 
 
 @pytest.mark.parametrize(
@@ -79,7 +75,7 @@ def test_fresh_seeds_never_overlap_between_offsets():
 
 
 def _report(offset, decision):
-    record = json.loads(json.dumps(_record(decision).__dict__, default=lambda c: c.__dict__))
+    record = _jsonable(_record(decision))
     return {"seed_offset": offset, "wall_time_s": 10.0, "records": [record]}
 
 
@@ -97,7 +93,7 @@ def test_a_decision_that_flips_between_offsets_is_undecided(decisions, combined)
     assert merged["decision"] == combined
     assert [entry["decision"] for entry in merged["by_offset"].values()] == list(decisions)
     table = summary.markdown_table(reports)
-    assert len(table) == 3 and f"**{combined}**" in table[-1]
+    assert len(table) == 3 and f"**{combined}**" in table[-1] and "rejected" in table[-1]
 
 
 def test_a_claim_missing_at_one_offset_is_undecided():
@@ -135,32 +131,46 @@ def test_readme_table_is_replaced_between_its_markers_only():
 
 def test_interval_fields_spread_into_a_record():
     from claims.report import interval_fields
-    from claims.stats import Interval
 
     fields = interval_fields(Interval(1.0, 0.5, 1.5, p_value=0.01))
     assert fields == {"estimate": 1.0, "low": 0.5, "high": 1.5, "p_value": 0.01}
-    control = Control(name="c", statistic="s", **fields, rule="r", fired=True)
-    assert control.low == 0.5
+    check = CheckResult(name="c", setting="s", **fields, rule="r", decision="holds", passed=True)
+    assert check.low == 0.5
 
 
-@pytest.mark.parametrize(
-    ("low", "high", "above", "decision"),
-    [
-        (0.6, 0.9, True, "holds"),
-        (0.1, 0.4, True, "fails"),
-        (0.4, 0.6, True, "undecided"),
-        (0.1, 0.4, False, "holds"),
-        (0.6, 0.9, False, "fails"),
-        (0.4, 0.6, False, "undecided"),
-    ],
-)
-def test_one_sided_rule_states_and_applies_the_rule(low, high, above, decision) -> None:
-    interval = Interval(estimate=(low + high) / 2, low=low, high=high)
-    fields = one_sided_rule(interval, 0.5, above=above)
-    assert fields["decision"] == decision
-    expected = (
-        "holds: lower end > 0.5; fails: upper end < 0.5; else undecided"
-        if above
-        else "holds: upper end < 0.5; fails: lower end > 0.5; else undecided"
+def test_a_record_table_and_results_page_keep_the_kinds_apart(tmp_path) -> None:
+    identity = _record(record_id="paper.identity", kind="identity")
+    reports = [
+        {
+            "seed_offset": offset,
+            "wall_time_s": 1.0,
+            "profile": "quick",
+            "device": "cpu",
+            "versions": {"torch": "2"},
+            "records": [_jsonable(_record()), _jsonable(identity)],
+        }
+        for offset in (0, 1)
+    ]
+    tables = summary.markdown_tables(reports)
+    evidence_at = tables.index(f"**{summary.KIND_TITLES['evidence']}**")
+    identity_at = tables.index(f"**{summary.KIND_TITLES['identity']}**")
+    assert any("`paper.claim`" in line for line in tables[evidence_at:identity_at])
+    assert all("`paper.identity`" not in line for line in tables[evidence_at:identity_at])
+    assert any("`paper.identity`" in line for line in tables[identity_at:])
+    compact = summary.compact_table(reports)
+    assert compact[2].startswith("| `paper.claim`") and "| identity |" in compact[3]
+    page = summary.results_page(reports)
+    assert "## `paper.identity` (identity)" in page and "false target wrong level" in page
+
+
+def _jsonable(record: ClaimRecord) -> dict:
+    return json.loads(json.dumps(record.__dict__, default=lambda c: c.__dict__))
+
+
+def test_an_identity_needs_no_control_but_a_failed_sanity_check_fails_it() -> None:
+    conclude(lambda *_: None, _record(fired=(), kind="identity"))
+    failing = ClaimRecord(
+        **{**_record(kind="identity").__dict__, "sanity_checks": [_check("s", False)]}
     )
-    assert fields["rule"] == expected
+    with pytest.raises(pytest.fail.Exception, match="sanity check"):
+        conclude(lambda *_: None, failing)
