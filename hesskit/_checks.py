@@ -16,7 +16,12 @@ _WHICH = ("LA", "SA", "LM")
 
 
 def check_int_in_range(name: str, value: Any, *, low: int, high: int | None = None) -> int:
-    """Return ``value`` if it is an int with ``low <= value`` (and ``value <= high``)."""
+    """Return ``value`` if it is an int with ``low <= value`` (and ``value <= high``).
+
+    Raises:
+        TypeError: if ``value`` is not an int (a bool is refused).
+        ValueError: if ``value < low``, or ``value > high`` when ``high`` is given.
+    """
     if isinstance(value, bool) or not isinstance(value, int):
         msg = f"{name} must be an int, got {type(value).__name__} {value!r}"
         raise TypeError(msg)
@@ -32,7 +37,12 @@ def check_positive_float(name: str, value: Any, *, allow_none: Literal[False] = 
 @overload
 def check_positive_float(name: str, value: Any, *, allow_none: bool) -> float | None: ...
 def check_positive_float(name: str, value: Any, *, allow_none: bool = False) -> float | None:
-    """Return ``value`` as a float if it is a finite number > 0 (or None when allowed)."""
+    """Return ``value`` as a float if it is a finite number > 0 (or None when allowed).
+
+    Raises:
+        TypeError: if ``value`` is not an int or a float (a bool is refused).
+        ValueError: if ``value`` is not finite or is not > 0.
+    """
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -45,7 +55,11 @@ def check_positive_float(name: str, value: Any, *, allow_none: bool = False) -> 
 
 
 def check_bool(name: str, value: Any) -> bool:
-    """Return ``value`` if it is a bool (not a truthy stand-in such as 1 or "yes")."""
+    """Return ``value`` if it is a bool (not a truthy stand-in such as 1 or "yes").
+
+    Raises:
+        TypeError: if ``value`` is not a bool.
+    """
     if not isinstance(value, bool):
         msg = f"{name} must be True or False, got {type(value).__name__} {value!r}"
         raise TypeError(msg)
@@ -53,7 +67,11 @@ def check_bool(name: str, value: Any) -> bool:
 
 
 def check_which(which: Any) -> str:
-    """Return ``which`` if it names a part of the spectrum: 'LA', 'SA' or 'LM'."""
+    """Return ``which`` if it names a part of the spectrum: 'LA', 'SA' or 'LM'.
+
+    Raises:
+        ValueError: if ``which`` is not one of 'LA', 'SA', 'LM'.
+    """
     if which not in _WHICH:
         msg = (
             f"which must be one of {_WHICH} (largest algebraic, smallest algebraic, "
@@ -64,7 +82,11 @@ def check_which(which: Any) -> str:
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    """Return ``value`` if it is one of ``choices``."""
+    """Return ``value`` if it is one of ``choices``.
+
+    Raises:
+        ValueError: if ``value`` is not one of ``choices``.
+    """
     if value not in choices:
         msg = f"{name} must be one of {choices}, got {value!r}"
         raise ValueError(msg)
@@ -72,7 +94,12 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
 
 
 def check_square_matrix(name: str, tensor: torch.Tensor) -> torch.Tensor:
-    """Return ``tensor`` if it is a 2-D square floating-point tensor."""
+    """Return ``tensor`` if it is a 2-D square floating-point tensor.
+
+    Raises:
+        ValueError: if ``tensor`` is not 2-D or not square.
+        TypeError: if ``tensor`` is not floating point.
+    """
     if tensor.ndim != 2 or tensor.shape[0] != tensor.shape[1]:
         msg = f"{name} must be a square 2-D tensor (n, n), got shape {tuple(tensor.shape)}"
         raise ValueError(msg)
@@ -85,7 +112,12 @@ def check_square_matrix(name: str, tensor: torch.Tensor) -> torch.Tensor:
 def check_block(
     name: str, block: torch.Tensor, *, n: int, dtype: torch.dtype, device: torch.device
 ) -> torch.Tensor:
-    """Return ``block`` if it is an (n, k) tensor on the operator's dtype and device."""
+    """Return ``block`` if it is an (n, k) tensor on the operator's dtype and device.
+
+    Raises:
+        TypeError: if ``block`` is not a tensor, or its dtype is not ``dtype``.
+        ValueError: if ``block`` is not 2-D with ``n`` rows, or is not on ``device``.
+    """
     if not isinstance(block, torch.Tensor):
         msg = f"{name} must be a torch.Tensor, got {type(block).__name__}"
         raise TypeError(msg)
@@ -99,7 +131,12 @@ def check_block(
 def check_same_dtype_device(
     name: str, tensor: torch.Tensor, *, dtype: torch.dtype | None, device: torch.device
 ) -> None:
-    """Raise if ``tensor`` is not on ``device`` (and, unless ``dtype`` is None, of ``dtype``)."""
+    """Raise if ``tensor`` is not on ``device`` (and, unless ``dtype`` is None, of ``dtype``).
+
+    Raises:
+        ValueError: if ``tensor`` is not on ``device``.
+        TypeError: if ``dtype`` is given and ``tensor`` has another dtype.
+    """
     if tensor.device != device:
         msg = (
             f"{name} is on device {tensor.device} but the operator/model is on {device}; "
@@ -115,7 +152,12 @@ def check_same_dtype_device(
 
 
 def check_k(k: Any, n: int) -> int:
-    """Return ``k`` if 1 <= k < n (Lanczos needs room beyond the wanted eigenpairs)."""
+    """Return ``k`` if 1 <= k < n (Lanczos needs room beyond the wanted eigenpairs).
+
+    Raises:
+        TypeError: if ``k`` is not an int.
+        ValueError: if ``k < 1`` or ``k >= n``.
+    """
     k = check_int_in_range("k", k, low=1)
     if k >= n:
         msg = (
@@ -133,6 +175,10 @@ def make_generator(
 
     The library never touches the global RNG: None means a fresh generator with seed 0, so
     that a call without a seed is still reproducible.
+
+    Raises:
+        ValueError: if ``generator`` is a generator on another device type than ``device``.
+        TypeError: if ``generator`` is neither a generator, an int seed nor None.
     """
     if isinstance(generator, torch.Generator):
         if generator.device.type != device.type:
@@ -157,7 +203,13 @@ def make_generator(
 def check_start_vector(
     name: str, vector: Any, *, n: int, dtype: torch.dtype, device: torch.device
 ) -> torch.Tensor:
-    """Return ``vector`` if it is a finite, nonzero ``(n,)`` tensor of ``dtype`` on ``device``."""
+    """Return ``vector`` if it is a finite, nonzero ``(n,)`` tensor of ``dtype`` on ``device``.
+
+    Raises:
+        TypeError: if ``vector`` is not a tensor, or its dtype is not ``dtype``.
+        ValueError: if its shape is not ``(n,)``, it is not on ``device``, or it holds NaN,
+            inf or only zeros.
+    """
     if not isinstance(vector, torch.Tensor):
         msg = f"{name} must be a torch.Tensor of shape ({n},), got {type(vector).__name__}"
         raise TypeError(msg)
@@ -176,7 +228,12 @@ def check_finite_float(name: str, value: Any, *, allow_none: Literal[False] = ..
 @overload
 def check_finite_float(name: str, value: Any, *, allow_none: bool) -> float | None: ...
 def check_finite_float(name: str, value: Any, *, allow_none: bool = False) -> float | None:
-    """Return ``value`` as a float if it is a finite number (or None when allowed)."""
+    """Return ``value`` as a float if it is a finite number (or None when allowed).
+
+    Raises:
+        TypeError: if ``value`` is not an int or a float (a bool is refused).
+        ValueError: if ``value`` is NaN or infinite.
+    """
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -189,7 +246,11 @@ def check_finite_float(name: str, value: Any, *, allow_none: bool = False) -> fl
 
 
 def check_module(name: str, value: Any) -> torch.nn.Module:
-    """Return ``value`` if it is a ``torch.nn.Module``."""
+    """Return ``value`` if it is a ``torch.nn.Module``.
+
+    Raises:
+        TypeError: if ``value`` is not a ``torch.nn.Module``.
+    """
     if not isinstance(value, torch.nn.Module):
         msg = f"{name} must be a torch.nn.Module, got {type(value).__name__}"
         raise TypeError(msg)
@@ -197,7 +258,11 @@ def check_module(name: str, value: Any) -> torch.nn.Module:
 
 
 def check_callable(name: str, value: Any, *, usage: str) -> Any:
-    """Return ``value`` if it is callable; ``usage`` says how it will be called."""
+    """Return ``value`` if it is callable; ``usage`` says how it will be called.
+
+    Raises:
+        TypeError: if ``value`` is not callable.
+    """
     if not callable(value):
         msg = f"{name} must be callable as {usage}, got {value!r}"
         raise TypeError(msg)
@@ -205,7 +270,13 @@ def check_callable(name: str, value: Any, *, usage: str) -> Any:
 
 
 def check_tensor_pair(name: str, data: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return ``data`` as ``(X, Y)`` if it is a pair of tensors with equal leading sizes."""
+    """Return ``data`` as ``(X, Y)`` if it is a pair of tensors with equal leading sizes.
+
+    Raises:
+        TypeError: if ``data`` is not a tuple or list of two tensors.
+        ValueError: if either tensor is 0-d, their leading sizes differ, or they hold no
+            sample.
+    """
     if (
         not isinstance(data, (tuple, list))
         or len(data) != 2
@@ -229,7 +300,13 @@ def check_tensor_pair(name: str, data: Any) -> tuple[torch.Tensor, torch.Tensor]
 def check_flat_vector(
     name: str, vector: Any, *, n: int, dtype: torch.dtype, device: torch.device
 ) -> torch.Tensor:
-    """Return ``vector`` if it is a finite ``(n,)`` tensor of ``dtype`` on ``device``."""
+    """Return ``vector`` if it is a finite ``(n,)`` tensor of ``dtype`` on ``device``.
+
+    Raises:
+        TypeError: if ``vector`` is not a tensor, or its dtype is not ``dtype``.
+        ValueError: if its shape is not ``(n,)``, it is not on ``device``, or it holds NaN or
+            inf.
+    """
     if not isinstance(vector, torch.Tensor):
         msg = f"{name} must be a torch.Tensor of shape ({n},), got {type(vector).__name__}"
         raise TypeError(msg)
@@ -247,6 +324,10 @@ def check_last_dim(name: str, value: Any, *, n: int) -> torch.Tensor:
     """Return ``value`` if it is a floating tensor of shape ``(..., n)``.
 
     No value-dependent check, so it is safe inside ``torch.func`` transforms.
+
+    Raises:
+        TypeError: if ``value`` is not a tensor, or is not floating point.
+        ValueError: if ``value`` is 0-d or its last dimension is not ``n``.
     """
     if not isinstance(value, torch.Tensor):
         msg = f"{name} must be a torch.Tensor of shape (..., {n}), got {type(value).__name__}"
@@ -261,7 +342,11 @@ def check_last_dim(name: str, value: Any, *, n: int) -> torch.Tensor:
 
 
 def check_scalar_result(name: str, value: Any, *, advice: str) -> torch.Tensor:
-    """Return ``value`` if it is a 0-d tensor; else raise saying what ``name`` returned."""
+    """Return ``value`` if it is a 0-d tensor; else raise saying what ``name`` returned.
+
+    Raises:
+        ValueError: if ``value`` is not a 0-d tensor.
+    """
     if not isinstance(value, torch.Tensor) or value.ndim != 0:
         got = f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value)
         msg = f"{name} must return a scalar (0-d) tensor, got {got}; {advice}"

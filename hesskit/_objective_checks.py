@@ -1,5 +1,7 @@
-"""The checks of :class:`hesskit.Objective` on its model and its loss (one job: refuse input
-whose curvature would be silently wrong, and accept everything whose curvature is right).
+"""The checks of :class:`hesskit.Objective` on its model and its loss.
+
+They have one job: refuse input whose curvature would be silently wrong, and accept
+everything whose curvature is right.
 
 - :func:`check_model`: batch-dependent layers (BatchNorm, dropout) must be in eval mode, and
   BatchNorm must keep running statistics (without them it uses batch statistics in eval
@@ -35,6 +37,10 @@ _BROADCAST_WARNING = "Using a target size"
 def check_model(model: Any, *, allow_train_mode: bool = False) -> list[tuple[str, nn.Module]]:
     """Reject non-modules and batch-dependent layers; return those layers (named).
 
+    Returns:
+        The batch-dependent layers (BatchNorm and dropout) as ``(name, module)`` pairs, in
+        ``model.named_modules()`` order; empty when there are none.
+
     Raises:
         TypeError: if ``model`` is not an ``nn.Module``.
         ValueError: if a BatchNorm or dropout layer is in training mode (unless
@@ -65,7 +71,11 @@ def check_model(model: Any, *, allow_train_mode: bool = False) -> list[tuple[str
 
 
 def check_mode(layers: list[tuple[str, nn.Module]]) -> None:
-    """Raise if one of the batch-dependent ``layers`` is in train mode."""
+    """Raise if one of the batch-dependent ``layers`` is in train mode.
+
+    Raises:
+        ValueError: if a layer of ``layers`` is in training mode.
+    """
     training = [name for name, module in layers if module.training]
     if training:
         msg = (
@@ -82,6 +92,12 @@ def check_loss(objective: Any, inputs: Any, targets: Any, *, num_batches: int) -
     """On a probe batch: a scalar loss, no broadcasting targets, a batch mean.
 
     ``objective`` supplies ``outputs``, ``batch_loss``, ``loss_fn`` and ``theta``.
+
+    Raises:
+        TypeError: if the model cannot be called on ``inputs``.
+        ValueError: if ``loss_fn`` broadcasts the targets against the outputs, does not return
+            a 0-d tensor, or (on a batch that splits into halves) returns the batch sum, or,
+            with several batches, neither the mean nor the sum.
     """
     with torch.no_grad():
         try:
@@ -124,7 +140,13 @@ def _loss_without_broadcasting(loss_fn: Any, outputs: Any, targets: Any) -> Any:
 
 
 def _half_losses(objective: Any, inputs: Any, targets: Any) -> tuple[int, int, Any, Any] | None:
-    """``(half, size, loss_first_half, loss_second_half)``, or None where it cannot split."""
+    """Split the batch into two halves and compute the loss of each.
+
+    Returns:
+        ``(half, size, first, second)``: the split point, the batch size and the losses of
+        rows ``[0, half)`` and ``[half, size)``; None where the batch cannot be split (one
+        sample, tensors without one row per sample, or a model that fails on a half).
+    """
     size = batch_size(inputs)
     tensors = tensors_of((inputs, targets))
     if size < 2 or any(t.ndim == 0 or t.shape[0] != size for t in tensors):
@@ -145,7 +167,12 @@ def _rows(batch: Any, rows: slice) -> Any:
 def _check_batch_mean(
     loss: torch.Tensor, half: int, size: int, first: Any, second: Any, *, num_batches: int
 ) -> None:
-    """Raise unless the batch's loss is the size-weighted mean of its halves' losses."""
+    """Raise unless the batch's loss is the size-weighted mean of its halves' losses.
+
+    Raises:
+        ValueError: if the losses are finite and ``loss`` is the sum of its halves' losses,
+            or, when ``num_batches > 1``, is neither their size-weighted mean nor their sum.
+    """
     values = [float(loss), float(first), float(second)]
     if not all(math.isfinite(v) for v in values):
         return  # the first product names the non-finite batch

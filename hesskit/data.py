@@ -124,6 +124,10 @@ def _signature(inputs: Any, targets: Any) -> tuple[tuple[int, int], ...]:
     """The batch's tensors as (identity, version counter): the same objects, unmodified.
 
     Inference tensors keep no version counter; only their identity is compared.
+
+    Returns:
+        One ``(id(t), version)`` pair per tensor of the batch, in order; the version is -1
+        for an inference tensor.
     """
     tensors = tensors_of((inputs, targets))
     return tuple((id(t), -1 if t.is_inference() else t._version) for t in tensors)
@@ -136,6 +140,9 @@ def _fingerprint(inputs: Any, targets: Any) -> torch.Tensor:
     not depend on the order of the samples but does see a sample changed, dropped, or
     permuted within itself (a flipped image). One matrix-vector product per tensor, in the
     tensor's precision (float32 at least), accumulated in float64.
+
+    Returns:
+        The fingerprint, a 0-d float64 tensor on the batch's device.
     """
     parts = []
     for tensor in tensors_of((inputs, targets)):
@@ -145,12 +152,20 @@ def _fingerprint(inputs: Any, targets: Any) -> torch.Tensor:
 
 
 def _fingerprint_rtol(inputs: Any, targets: Any) -> float:
-    """The round-off of :func:`_fingerprint` between passes that order samples differently."""
+    """The round-off of :func:`_fingerprint` between passes that order samples differently.
+
+    Returns:
+        The relative tolerance: 64 eps of the least precise tensor's row dtype.
+    """
     return max(64 * torch.finfo(as_rows(t).dtype).eps for t in tensors_of((inputs, targets)))
 
 
 def as_rows(tensor: torch.Tensor) -> torch.Tensor:
-    """``tensor`` as ``(samples, features)`` in float32 or float64 (bool and ints: float64)."""
+    """``tensor`` as ``(samples, features)`` in float32 or float64 (bool and ints: float64).
+
+    Returns:
+        The 2-D view (or copy) of ``tensor``; a 0-d tensor becomes ``(1, 1)``.
+    """
     rows = tensor.reshape(tensor.shape[0], -1) if tensor.ndim else tensor.reshape(1, 1)
     if not rows.is_floating_point():
         return rows.to(torch.float64)
@@ -159,19 +174,31 @@ def as_rows(tensor: torch.Tensor) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=64)
 def position_weights(size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """``size`` fixed irregular weights in [1, 2) (golden-ratio steps): order-sensitive sums."""
+    """``size`` fixed irregular weights in [1, 2) (golden-ratio steps): order-sensitive sums.
+
+    Returns:
+        A ``(size,)`` tensor of ``dtype`` on ``device``: ``1 + frac(i * (sqrt(5) - 1) / 2)``.
+    """
     golden = (math.sqrt(5) - 1) / 2
     positions = torch.arange(size, dtype=torch.float64)
     return (1 + (positions * golden) % 1).to(dtype=dtype, device=device)
 
 
 def batch_size(inputs: Any) -> int:
-    """Number of samples in a batch: the leading size of its (first) input tensor."""
+    """Number of samples in a batch: the leading size of its (first) input tensor.
+
+    Returns:
+        The leading size of the first tensor in ``inputs``.
+    """
     return int(tensors_of(inputs)[0].shape[0])
 
 
 def tensors_of(part: Any) -> list[torch.Tensor]:
-    """Every tensor in a tensor, or a nest of tuples, lists and dicts of them, in order."""
+    """Every tensor in a tensor, or a nest of tuples, lists and dicts of them, in order.
+
+    Returns:
+        The tensors, depth first in the order of the containers (a dict's insertion order).
+    """
     if isinstance(part, torch.Tensor):
         return [part]
     if isinstance(part, Mapping):
@@ -182,7 +209,12 @@ def tensors_of(part: Any) -> list[torch.Tensor]:
 
 
 def map_tensors(fn: Callable[[torch.Tensor], torch.Tensor], part: Any) -> Any:
-    """``part`` with ``fn`` applied to every tensor, keeping its (named) tuples, lists, dicts."""
+    """``part`` with ``fn`` applied to every tensor, keeping its (named) tuples, lists, dicts.
+
+    Returns:
+        A new structure of the same shape (named tuples stay named tuples, mappings become
+        dicts); leaves that are not tensors are kept as they are.
+    """
     if isinstance(part, torch.Tensor):
         return fn(part)
     if isinstance(part, Mapping):
@@ -239,7 +271,12 @@ def as_dataset(data: Any, *, dtype: torch.dtype, device: torch.device) -> tuple[
 
 
 def normal_tensors(batch: Any) -> Any:
-    """``batch`` with inference tensors replaced by normal copies (autograd can save those)."""
+    """``batch`` with inference tensors replaced by normal copies (autograd can save those).
+
+    Returns:
+        ``batch`` itself if it holds no inference tensor, else a copy of its structure with
+        the inference tensors cloned.
+    """
     if not any(t.is_inference() for t in tensors_of(batch)):
         return batch
     with torch.inference_mode(False):
@@ -247,7 +284,13 @@ def normal_tensors(batch: Any) -> Any:
 
 
 def _check_loader(data: Any) -> None:
-    """Reject a loader that drops different samples per pass; warn if it drops samples."""
+    """Reject a loader that drops different samples per pass; warn if it drops samples.
+
+    Raises:
+        ValueError: if ``data`` is a ``DataLoader`` with ``drop_last=True`` and a sampler that
+            is not sequential, which drops other samples on every pass, or with a
+            ``DistributedSampler`` that pads the data set.
+    """
     if isinstance(data, DataLoader) and isinstance(data.sampler, DistributedSampler):
         _check_distributed_sampler(data.sampler)
     if not isinstance(data, DataLoader) or not data.drop_last or data.batch_size is None:
@@ -274,7 +317,11 @@ def _check_loader(data: Any) -> None:
 
 
 def _check_distributed_sampler(sampler: DistributedSampler) -> None:
-    """Reject padding (repeated samples would count twice); warn if samples are dropped."""
+    """Reject padding (repeated samples would count twice); warn if samples are dropped.
+
+    Raises:
+        ValueError: if the sampler pads the data set by repeating samples.
+    """
     size = len(sampler.dataset)  # type: ignore[arg-type]
     if sampler.total_size > size:
         repeated = sampler.total_size - size
@@ -315,6 +362,9 @@ def _is_one_batch(data: Any) -> bool:
 
     A list is one batch only as ``[x, y]`` of two tensors (as a ``DataLoader`` yields);
     a tuple also as ``((x, z), y)`` or ``({"x": x}, y)``, for models of several inputs.
+
+    Returns:
+        True if ``data`` is a single batch, False if it is a collection of batches.
     """
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         return False
@@ -345,8 +395,18 @@ def _check_pair(batch: Any, index: int) -> Batch:
 
 
 def _check_sample_counts(inputs: Any, targets: Any, index: int) -> int:
-    """The batch's number of samples (its first input's leading size); raise if a target
-    tensor has another. Other inputs may have any shape (edge lists, masks, scalars)."""
+    """The batch's number of samples (its first input's leading size), checked on the targets.
+
+    Every target tensor must have that leading size. Other inputs may have any shape (edge
+    lists, masks, scalars).
+
+    Returns:
+        The leading size of the first input tensor.
+
+    Raises:
+        ValueError: if the first input tensor is 0-d, or a target tensor is 0-d or has
+            another leading size.
+    """
     first = tensors_of(inputs)[0]
     if first.ndim == 0:
         msg = (

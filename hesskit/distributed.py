@@ -102,7 +102,12 @@ class Reducer:
         self.backend = backend
 
     def check_device(self, device: torch.device) -> None:
-        """Raise if the group's backend cannot reduce tensors on ``device``."""
+        """Raise if the group's backend cannot reduce tensors on ``device``.
+
+        Raises:
+            ValueError: if ``device`` is a CPU and the backend reduces CUDA tensors only
+                (nccl).
+        """
         if device.type == "cpu" and self._host_device.type != "cpu":
             msg = (
                 f"group uses the {self.backend} backend, which reduces CUDA tensors only, but "
@@ -116,6 +121,9 @@ class Reducer:
 
         One collective: each rank's ``width`` floats (float64) fill its row of a table
         summed over the group, with a failure flag beside them.
+
+        Returns:
+            A ``(size, width)`` float64 tensor on the CPU; row ``r`` holds rank ``r``'s facts.
 
         Raises:
             ValueError: (or TypeError, or RuntimeError for any other error) on every rank,
@@ -146,6 +154,10 @@ class Reducer:
         One ``all_reduce`` of ``numel + 3 * size`` entries: the local result, then per rank
         a failure flag and a checksum (signed, absolute) of the tensors in ``same``, which
         must be equal on every rank (the block of a product, a point ``theta``).
+
+        Returns:
+            The sum over the group, a tensor of ``shape`` and ``dtype`` on ``device``, equal on
+            every rank.
 
         Raises:
             ValueError: on every rank, if ``compute`` failed on some rank (the error names
@@ -187,7 +199,11 @@ class Reducer:
         raise _ERRORS.get(kind, RuntimeError)(msg) from error
 
     def _messages(self, text: str | None, *, device: torch.device) -> list[str]:
-        """Every rank's ``text`` (truncated to ``_MESSAGE_BYTES``): one more collective."""
+        """Every rank's ``text`` (truncated to ``_MESSAGE_BYTES``): one more collective.
+
+        Returns:
+            One string per rank, in rank order; empty for a rank that passed None.
+        """
         table = torch.zeros(self.size, _MESSAGE_BYTES, dtype=torch.uint8, device=device)
         if text is not None:
             data = text.encode()[:_MESSAGE_BYTES]
@@ -206,6 +222,9 @@ def checksums(tensors: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tens
     (a full pass cost 40% of a product on a 1e5-parameter MLP with 64 samples per rank).
     Equal tensors give equal checksums, bit for bit on one kind of hardware. Left on the
     device: packing them costs no host synchronisation.
+
+    Returns:
+        ``(signed, absolute)``: two 0-d float64 tensors.
     """
     signed, absolute = [], []
     for tensor in tensors:
@@ -221,7 +240,12 @@ _CHECKED_ROWS = 4096
 
 
 def _check_same(signed: list[float], absolute: list[float], dtype: torch.dtype) -> None:
-    """Raise if the ranks' checksums differ by more than round-off."""
+    """Raise if the ranks' checksums differ by more than round-off.
+
+    Raises:
+        ValueError: if the signed checksums differ by more than ``sqrt(eps)`` times the
+            largest absolute checksum.
+    """
     tolerance = math.sqrt(torch.finfo(dtype).eps) * max(absolute)
     if max(signed) - min(signed) <= tolerance:
         return
@@ -245,6 +269,11 @@ def objective_facts(objective: Any) -> list[float]:
     """What :func:`check_same_objective` compares: samples, ``n``, dtype, device, values.
 
     ``objective`` is a built :class:`~hesskit.Objective` (this rank's shard).
+
+    Returns:
+        ``[num_samples, n, dtype code, device code, signed checksum, absolute checksum]`` of
+        this rank's objective, as floats (code -1 for a dtype or device type hesskit does not
+        list).
     """
     signed, absolute = checksums([objective.parameters()])
     device = objective.device.type
@@ -263,6 +292,9 @@ def check_same_objective(facts: torch.Tensor) -> tuple[int, ...]:
 
     ``facts`` holds one row of :func:`objective_facts` per rank, the same on every rank,
     so every rank takes the same decision.
+
+    Returns:
+        The number of samples of each rank's shard, in rank order.
 
     Raises:
         ValueError: if the ranks differ in the number of parameters, their device type or
@@ -327,6 +359,10 @@ def shard(dataset: Dataset, group: dist.ProcessGroup | None = None) -> Subset:
     every sample lands on exactly one rank; the shards may differ in size by one, which
     hesskit's sample weighting handles exactly.
 
+    Returns:
+        A ``Subset`` of ``dataset``: every sample without torch.distributed (and no group),
+        else samples ``rank, rank + size, ...`` of ``group`` (the default group if None).
+
     Example:
         >>> import torch, hesskit.distributed
         >>> data = torch.utils.data.TensorDataset(torch.arange(5.0))
@@ -344,6 +380,9 @@ def broadcast(result: T, group: dist.ProcessGroup | None = None) -> T:
 
     For ranks whose floating point may differ in the last bits; on one kind of hardware
     with one thread count every rank already has the same bits.
+
+    Returns:
+        Rank 0's ``result``, on every rank of ``group`` (the default group if None).
     """
     objects = [result]
     source = dist.get_global_rank(group, 0) if group is not None else 0

@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from torch import nn
@@ -41,9 +41,14 @@ from hesskit._objective_checks import check_loss, check_mode, check_model
 from hesskit.data import as_dataset, normal_tensors
 from hesskit.params import layout_of, select_parameters
 
+if TYPE_CHECKING:
+    from torch.distributed import ProcessGroup
+
 T = TypeVar("T")
 LossFn = Callable[[Any, Any], torch.Tensor]
+"""``loss_fn(outputs, targets)``: the model's outputs and a batch's targets to a 0-d loss."""
 Selection = Iterable[str | nn.Module] | str | nn.Module | None
+"""What ``params=`` accepts: None (every trainable parameter), names and/or sub-modules."""
 Versions = tuple[tuple[int, int], ...]
 """(storage address, version counter) of each tensor: what :meth:`Objective.versions` gives."""
 
@@ -90,8 +95,8 @@ class Objective:
         *,
         params: Selection = None,
         allow_train_mode: bool = False,
-        group: Any = None,
-    ):
+        group: ProcessGroup | None = None,
+    ) -> None:
         group = distributed.check_group(group)
         self._reducer = None if group is None else distributed.Reducer(group)
         self._parameters_at: Versions | None = None  # (the cache of _shared_parameters)
@@ -163,6 +168,10 @@ class Objective:
         and so are the selected parameters (a model updated on one rank only would
         otherwise mix two models' products silently). With a group, an error on one rank
         is raised on every rank (:meth:`hesskit.distributed.Reducer.sum`).
+
+        Returns:
+            The sum over the ranks of ``compute()`` (of ``shape``); ``compute()`` itself without
+            a group.
         """
         if self._reducer is None:
             return compute()
@@ -171,7 +180,11 @@ class Objective:
         return reducer.sum(compute, shape=shape, dtype=self.dtype, device=self.device, same=same)
 
     def _shared_parameters(self) -> torch.Tensor:
-        """:meth:`parameters`, copied again only when :meth:`versions` changed."""
+        """:meth:`parameters`, copied again only when :meth:`versions` changed.
+
+        Returns:
+            The flat vector of the selected parameters; the cached copy while no tensor changed.
+        """
         versions = self.versions()
         if self._parameters_at != versions:
             self._parameters_at, self._parameters_now = versions, self.parameters()
@@ -183,6 +196,9 @@ class Objective:
         For the argument checks that run after construction and before a collective (one
         rank raising alone would leave the others waiting in it): one small collective
         with a group, none without.
+
+        Returns:
+            What ``check()`` returns.
         """
         if self._reducer is None:
             return check()
@@ -199,6 +215,9 @@ class Objective:
         """Whether ``flag`` is true on some rank (one small collective with a group).
 
         For a local decision to make a collective call, which every rank must then make.
+
+        Returns:
+            True if ``flag`` is true on at least one rank; ``flag`` itself without a group.
         """
         if self._reducer is None:
             return flag
@@ -215,7 +234,11 @@ class Objective:
         return self._selected()
 
     def parameters(self) -> torch.Tensor:
-        """The selected parameters' current values as one flat vector (a copy)."""
+        """The selected parameters' current values as one flat vector (a copy).
+
+        Returns:
+            A ``(n,)`` tensor of the parameters' dtype on their device.
+        """
         return self.layout.flatten(self.theta).clone()
 
     def versions(self) -> Versions:
@@ -224,6 +247,9 @@ class Objective:
         An in-place update (an optimiser step, ``load_state_dict``), new storage
         (``vector_to_parameters``) or a new tensor changes them, so a cache built from the
         model can tell that it is stale.
+
+        Returns:
+            One ``(storage address, version)`` pair per parameter and buffer, in a fixed order.
         """
         # straight from the slots: no detach, no shape check (this runs on every product)
         return tuple(
@@ -238,6 +264,13 @@ class Objective:
         Every tensor is read through its owning module and attribute (found once), so a
         replaced ``.data`` or a new tensor under the same name is seen without walking
         the module tree on every product.
+
+        Returns:
+            The selected parameters by name, detached.
+
+        Raises:
+            ValueError: if a selected parameter's shape is no longer the one this objective was
+                built on.
         """
         selected = _read(self._selected_slots)
         for (name, tensor), shape in zip(selected.items(), self.layout.shapes, strict=True):
@@ -255,6 +288,9 @@ class Objective:
         Inputs that are a tuple or list are passed as positional arguments, a dict as
         keyword arguments. Buffers go in as copies (refreshed on every pass), so a forward
         cannot write the model's.
+
+        Returns:
+            Whatever the model returns.
         """
         tensors = {**_read(self._fixed_slots), **self._buffer_copies, **theta}
         if isinstance(inputs, Mapping):
@@ -263,11 +299,19 @@ class Objective:
         return functional_call(self.model, tensors, args)
 
     def batch_loss(self, theta: dict[str, torch.Tensor], inputs: Any, targets: Any):
-        """The batch's mean loss at the named parameters ``theta``."""
+        """The batch's mean loss at the named parameters ``theta``.
+
+        Returns:
+            ``loss_fn(outputs, targets)``, a 0-d tensor.
+        """
         return self.loss_fn(self.outputs(theta, inputs), targets)
 
     def batches(self) -> Iterator[tuple[int, float, Any, Any]]:
         """One checked pass: ``(index, n_b / N, inputs, targets)`` for every batch.
+
+        Yields:
+            ``(index, weight, inputs, targets)``: the batch's position, its share of the samples
+            ``n_b / N`` (over all ranks) and its tensors.
 
         Raises:
             ValueError: if a batch-dependent layer is now in train mode, or the data
@@ -280,6 +324,9 @@ class Objective:
 
     def loss(self, theta: torch.Tensor | None = None) -> torch.Tensor:
         """The mean loss over all samples at the flat vector ``theta`` (default: current).
+
+        Returns:
+            The mean loss, a 0-d tensor of the parameters' dtype, the same on every rank.
 
         Raises:
             ValueError: if ``theta`` is malformed or the loss of a batch is not finite.
@@ -296,6 +343,10 @@ class Objective:
 
     def gradient(self, theta: torch.Tensor | None = None) -> torch.Tensor:
         """The gradient of the mean loss at the flat vector ``theta`` (default: current).
+
+        Returns:
+            The gradient, a ``(n,)`` tensor of the parameters' dtype on their device, the same
+            on every rank.
 
         Raises:
             ValueError: if ``theta`` is malformed or a batch's gradient is not finite.
@@ -335,7 +386,12 @@ _Slot = tuple[str, dict[str, Any], str]
 
 
 def _slots(model: nn.Module) -> tuple[list[_Slot], list[_Slot]]:
-    """(name, owning module's table, attribute) of every parameter and every buffer."""
+    """(name, owning module's table, attribute) of every parameter and every buffer.
+
+    Returns:
+        ``(parameters, buffers)``: two lists of ``(name, table, attribute)`` triples, where
+        ``table[attribute]`` is the tensor.
+    """
     parameters, buffers = [], []
     for prefix, module in model.named_modules():
         for attribute, tensor in module._parameters.items():
@@ -356,7 +412,11 @@ def _slots(model: nn.Module) -> tuple[list[_Slot], list[_Slot]]:
 
 
 def _read(slots: list[_Slot]) -> dict[str, torch.Tensor]:
-    """The tensors behind ``slots`` as they are now, detached."""
+    """The tensors behind ``slots`` as they are now, detached.
+
+    Returns:
+        The tensors by name, detached.
+    """
     return {name: table[attribute].detach() for name, table, attribute in slots}
 
 
@@ -369,6 +429,10 @@ def autograd_allowed() -> contextlib.AbstractContextManager[None]:
 
     Where it is on already (the usual case) a null context: entering the two modes costs
     microseconds per product, which small operators notice.
+
+    Returns:
+        A context manager: ``torch.inference_mode(False)`` and ``torch.enable_grad()``, or a
+        null context where autograd is on already.
     """
     if torch.is_grad_enabled() and not torch.is_inference_mode_enabled():
         return contextlib.nullcontext()
@@ -382,7 +446,15 @@ def _autograd_on() -> Iterator[None]:
 
 
 def shared_dtype_device(theta: dict[str, torch.Tensor]) -> tuple[torch.dtype, torch.device]:
-    """The dtype and device every selected parameter shares (raise naming one that differs)."""
+    """The dtype and device every selected parameter shares (raise naming one that differs).
+
+    Returns:
+        ``(dtype, device)`` of the parameters.
+
+    Raises:
+        TypeError: if the parameters are not floating point, or one has another dtype.
+        ValueError: if a parameter is on another device.
+    """
     first = next(iter(theta.values()))
     if not first.is_floating_point():
         msg = f"parameters must be floating point, got dtype {first.dtype}"
@@ -402,6 +474,9 @@ def raise_if_not_finite(sums: Sequence[torch.Tensor], *, what: str) -> None:
     n = 1e5 on one CPU thread a sum costs 8 us, an ``isfinite(t).all()`` mask 210 us). A
     sum that overflows although every entry is finite (entries near the largest float) is
     reported too; such a result is no answer.
+
+    Raises:
+        ValueError: naming the first batch whose sum is NaN or infinite.
     """
     values = [sums[0].item()] if len(sums) == 1 else torch.stack(list(sums)).tolist()
     for index, value in enumerate(values):

@@ -34,14 +34,22 @@ class ParameterLayout:
         return sum(self.sizes)
 
     def flatten(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Concatenate named tensors into a flat vector; a leading batch dim is kept."""
+        """Concatenate named tensors into a flat vector; a leading batch dim is kept.
+
+        Returns:
+            A ``(..., n)`` tensor: the tensors flattened and concatenated in the layout's order.
+        """
         parts = [tensors[name] for name in self.names]
         lead = parts[0].shape[: parts[0].ndim - len(self.shapes[0])]
         flat = [p.reshape((*lead, size)) for p, size in zip(parts, self.sizes, strict=True)]
         return torch.cat(flat, dim=-1)
 
     def unflatten(self, vector: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Split a flat vector (or a (..., n) batch of them) into named tensors."""
+        """Split a flat vector (or a (..., n) batch of them) into named tensors.
+
+        Returns:
+            The named tensors, each of shape ``(..., *shape)``: views of ``vector``.
+        """
         lead = vector.shape[:-1]
         chunks = torch.split(vector, list(self.sizes), dim=-1)
         return {
@@ -84,7 +92,16 @@ def _resolve_selection(
     named: dict[str, nn.Parameter],
     params: Iterable[str | nn.Module] | str | nn.Module,
 ) -> list[str]:
-    """Turn names and sub-modules into an ordered, duplicate-free list of parameter names."""
+    """Turn names and sub-modules into an ordered, duplicate-free list of parameter names.
+
+    Returns:
+        The selected parameter names, in the order they are first named.
+
+    Raises:
+        ValueError: if a name is not a parameter of the model, a module holds no parameter
+            of the model, or nothing is selected.
+        TypeError: if an item is neither a name nor a module.
+    """
     items = [params] if isinstance(params, (str, nn.Module)) else list(params)
     by_identity = {id(p): name for name, p in named.items()}
     chosen: list[str] = []
@@ -111,11 +128,21 @@ def _resolve_selection(
 
 
 def layout_of(tensors: dict[str, torch.Tensor]) -> ParameterLayout:
-    """The flat layout of a dict of named tensors, in its order."""
+    """The flat layout of a dict of named tensors, in its order.
+
+    Returns:
+        The :class:`ParameterLayout` of the tensors' names and shapes.
+    """
     return ParameterLayout(tuple(tensors), tuple(t.shape for t in tensors.values()))
 
 
-def flatten_parameters(model: nn.Module, params=None) -> torch.Tensor:
-    """The selected parameters of ``model`` as one detached flat vector (a copy)."""
+def flatten_parameters(
+    model: nn.Module, params: Iterable[str | nn.Module] | str | nn.Module | None = None
+) -> torch.Tensor:
+    """The selected parameters of ``model`` as one detached flat vector (a copy).
+
+    Returns:
+        A ``(n,)`` tensor: a copy of the selected parameters, flattened.
+    """
     selected = select_parameters(model, params)
     return layout_of(selected).flatten(selected).clone()

@@ -58,6 +58,10 @@ def _ignore(done: int, total: int) -> None:
 def reporting(progress: Any, desc: str, *, unit: str = "products") -> Iterator[Callback]:
     """The callback for a ``progress=`` argument, and a bar's cleanup when it made one.
 
+    Yields:
+        The callback ``report(done, total)``: a no-op for None or False, a tqdm bar's update
+        for True, ``progress`` itself for a callable. A bar made here is closed on exit.
+
     Raises:
         TypeError: if ``progress`` is neither None, a bool nor a callable.
     """

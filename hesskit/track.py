@@ -180,12 +180,25 @@ class CurvatureMonitor:
         self._start = time.perf_counter()
 
     def __call__(self, step: int) -> CurvatureRecord | None:
-        """Measure if ``step`` is a multiple of ``every``; return the record or None."""
+        """Measure if ``step`` is a multiple of ``every``; return the record or None.
+
+        Returns:
+            The new :class:`CurvatureRecord`, or None when ``step`` is not a multiple of
+            ``every``.
+
+        Raises:
+            TypeError: if ``step`` is not an int.
+            ValueError: if ``step < 0``.
+        """
         step = _checks.check_int_in_range("step", step, low=0)
         return self.measure(step) if step % self.every == 0 else None
 
     def measure(self, step: int) -> CurvatureRecord:
-        """Measure now, whatever the step; append the record (and write its line)."""
+        """Measure now, whatever the step; append the record (and write its line).
+
+        Returns:
+            The new :class:`CurvatureRecord`, also appended to ``records``.
+        """
         wall_time = time.perf_counter() - self._start
         with eval_mode(self.model):
             record = self._measure(step, wall_time)

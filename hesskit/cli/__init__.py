@@ -1,5 +1,6 @@
-"""The ``hesskit`` command line: ``hesskit spectrum`` for one model, ``hesskit sweep`` for a
-training run's checkpoints.
+"""The ``hesskit`` command line.
+
+``hesskit spectrum`` measures one model, ``hesskit sweep`` a training run's checkpoints.
 
 ``python -m hesskit`` and the console script ``hesskit`` (``[project.scripts]``) both run
 :func:`main`. Bad input (a reference that does not resolve, a checkpoint that does not fit
@@ -25,8 +26,11 @@ _DATA_HELP = (
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse's own errors (``--top abc``, a missing ``--data``) as one line, exit 2,
-    like every other bad input, instead of the usage block and then the error."""
+    """An argparse parser whose own errors are one line and exit status 2.
+
+    argparse's errors (``--top abc``, a missing ``--data``) are then reported like every
+    other bad input, instead of the usage block and then the error.
+    """
 
     def error(self, message: str) -> NoReturn:
         """Print ``PROG: error: MESSAGE (see PROG --help)`` and exit 2."""
@@ -74,7 +78,12 @@ def _add_common(parser: argparse.ArgumentParser, *, default_out: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``hesskit`` and its subcommands."""
+    """The parser of ``hesskit`` and its subcommands.
+
+    Returns:
+        The ``argparse`` parser, with the ``spectrum`` and ``sweep`` subcommands; its errors
+        exit with status 2 and one line.
+    """
     parser = _Parser(prog="hesskit", description="Curvature of neural-network loss surfaces.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     spectrum = commands.add_parser(

@@ -43,7 +43,12 @@ class Settings:
     steps: int
 
     def as_json(self) -> dict[str, Any]:
-        """The settings as JSON values (tuples as lists)."""
+        """The settings as JSON values (tuples as lists).
+
+        Returns:
+            A dict of the settings' fields, ``params`` as a list (or None), ready for
+            ``json.dumps``.
+        """
         values = asdict(self)
         values["params"] = None if self.params is None else list(self.params)
         return values
@@ -55,6 +60,14 @@ def hessian_of(model: nn.Module, loss_fn: Any, data: Any, params: Any) -> ModelH
     Building it runs the model and the loss on the first batch, so anything they raise
     (torch's RuntimeError for inputs of the wrong width, IndexError for a label out of
     range) is the user's input at fault, not a traceback to show.
+
+    Returns:
+        The :class:`~hesskit.operators.hessian.ModelHessian` of ``loss_fn`` over ``data``.
+
+    Raises:
+        UsageError: naming MODEL, --data and --loss if building the operator raises: hesskit's
+            own checks (their message), or whatever the model or loss raise on the first
+            batch.
     """
     try:
         return ModelHessian(model, loss_fn, data, params=params)
@@ -69,7 +82,11 @@ T = TypeVar("T")
 
 
 def _timed(desc: str, quiet: bool, solve: Callable[[ProgressBar], T]) -> tuple[T, float]:
-    """``solve(bar)`` with a progress bar labelled ``desc``, and its seconds."""
+    """``solve(bar)`` with a progress bar labelled ``desc``, and its seconds.
+
+    Returns:
+        ``(result, seconds)``: what ``solve`` returned and its wall-clock time in seconds.
+    """
     bar = ProgressBar(desc, disable=True if quiet else None)
     start = time.perf_counter()
     try:
@@ -81,6 +98,11 @@ def _timed(desc: str, quiet: bool, solve: Callable[[ProgressBar], T]) -> tuple[T
 
 def analyse(H: LinearOperator, settings: Settings, *, quiet: bool, label: str = "") -> dict:
     """Every part the settings ask for, each with its products and seconds.
+
+    Returns:
+        The record: ``top``, ``bottom``, ``trace``, ``density`` (each None unless asked for,
+        else its values with ``num_matvecs`` and ``seconds``), ``outliers`` (see
+        :func:`_outliers`), and the total ``num_matvecs`` and ``seconds``.
 
     Raises:
         UsageError: naming ``--top`` or ``--bottom`` if it is not below the dimension.
@@ -154,13 +176,20 @@ def _eigen_record(result: hesskit.EigenResult, seconds: float) -> dict[str, Any]
 
 
 def _outliers(density: hesskit.SpectralDensity | None, top: dict | None) -> dict | None:
-    """The log-gap split (:func:`hesskit.spectrum.split`) of the density, or else of the
-    top eigenvalues (which sees only the top of the spectrum: ``source`` says which).
+    """The log-gap split (:func:`hesskit.spectrum.split`) of the density or top eigenvalues.
+
+    The density is split where there is one, else the top eigenvalues (which see only the
+    top of the spectrum: ``source`` says which).
 
     The rule looks at most at half the values per probe (``max_outliers``); a count at that
     cap (``at_cap``) means a gap at the last value examined, with the bulk's edge possibly
     further down: at least that many above it, not a count (nor "no gap": with ``--top 2``
     one clear outlier is at the cap of 1).
+
+    Returns:
+        A dict with the ``source``, the ``rule``, ``num_outliers``, the ``outliers``, the
+        bulk's ``edge``, the cap ``max_outliers`` and ``at_cap``; None without a density and
+        with fewer than two top eigenvalues.
     """
     if density is not None:
         cap = max(1, density.nodes.shape[1] // 2)

@@ -56,8 +56,10 @@ LOCK = ".sweep.lock"
 
 @dataclass
 class Job:
-    """The inputs every measurement of a command shares, read and checked once: the model
-    is MODEL's, built once, on the job's dtype and device, in eval mode."""
+    """The inputs every measurement of a command shares, read and checked once.
+
+    The model is MODEL's, built once, on the job's dtype and device, in eval mode.
+    """
 
     model: nn.Module
     data: Any
@@ -73,6 +75,11 @@ class Job:
         The checkpoint is loaded into the job's one model: a state dict that matches holds
         every parameter and buffer, so nothing of the previous checkpoint is left, and
         ``load_state_dict`` copies into the model's dtype and device.
+
+        Returns:
+            The record of :func:`hesskit.cli.analysis.analyse`, with the model's reference, the
+            checkpoint and its SHA-256, the numbers of parameters, samples and batches, the
+            settings and the versions.
         """
         if checkpoint is not None:
             load_checkpoint(self.model, checkpoint)
@@ -104,7 +111,17 @@ class Job:
 
 
 def prepare(args: argparse.Namespace) -> Job:
-    """Resolve and check every input of ``args``; raise a :class:`UsageError` naming one."""
+    """Resolve and check every input of ``args``; raise a :class:`UsageError` naming one.
+
+    Returns:
+        The :class:`Job`: the model (on the chosen dtype and device, in eval mode), the data,
+        the loss and the settings.
+
+    Raises:
+        UsageError: naming the argument: a count below its minimum, nothing to compute, a
+            device, loss, MODEL or DATA that does not resolve or returns the wrong kind, or a
+            model without floating parameters.
+    """
     for name in ("top", "bottom"):
         _check_count(f"--{name}", getattr(args, name), low=0)
     for name, low in (("trace_matvecs", 3), ("probes", 1), ("steps", 1)):
@@ -143,7 +160,11 @@ def prepare(args: argparse.Namespace) -> Job:
 
 
 def file_digest(path: str) -> str:
-    """The SHA-256 of a file: what tells a resumed sweep that a checkpoint was overwritten."""
+    """The SHA-256 of a file: what tells a resumed sweep that a checkpoint was overwritten.
+
+    Returns:
+        The hexadecimal SHA-256 digest of the file's bytes.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         for chunk in iter(lambda: file.read(1 << 20), b""):
@@ -192,7 +213,14 @@ def run_spectrum(args: argparse.Namespace) -> None:
 
 
 def run_sweep(args: argparse.Namespace) -> None:
-    """``hesskit sweep``: every checkpoint without a finished record, then the summary."""
+    """``hesskit sweep``: every checkpoint without a finished record, then the summary.
+
+    Raises:
+        UsageError: if ``--checkpoints`` matches no file, two checkpoints share a name, or one
+            is named like the summary; if an input is bad (see :func:`prepare`); if ``--out``
+            cannot be created, another sweep holds it, or it holds records of other settings or
+            of other checkpoint contents.
+    """
     checkpoints = sorted(glob.glob(args.checkpoints), key=_natural_key)
     if not checkpoints:
         raise UsageError("--checkpoints", f"{args.checkpoints!r} matches no file")
@@ -212,11 +240,17 @@ def run_sweep(args: argparse.Namespace) -> None:
 
 @contextlib.contextmanager
 def _sweep_lock(out: Path) -> Iterator[None]:
-    """Hold DIR/.sweep.lock, or refuse naming ``--out``: a second sweep into the folder
-    would delete the first one's temporary files and write the same records.
+    """Hold DIR/.sweep.lock, or refuse naming ``--out``.
+
+    A second sweep into the folder would delete the first one's temporary files and write
+    the same records.
 
     An ``flock``: the kernel lets it go when the process ends, killed or not, so the file a
     SIGKILL leaves behind is taken over, never stale. The file is removed at exit.
+
+    Raises:
+        UsageError: naming ``--out`` if the lock file cannot be opened, or another process
+            holds the lock.
     """
     path = out / LOCK
     while True:
@@ -248,7 +282,12 @@ def _sweep_lock(out: Path) -> Iterator[None]:
 
 
 def _same_file(path: Path, fd: int) -> bool:
-    """Whether ``path`` still names the file open as ``fd``."""
+    """Whether ``path`` still names the file open as ``fd``.
+
+    Returns:
+        True if ``path`` exists and has the inode of ``fd``; False if it was removed or
+        replaced.
+    """
     try:
         return os.stat(path).st_ino == os.fstat(fd).st_ino
     except FileNotFoundError:
@@ -287,8 +326,19 @@ def _sweep(job: Job, out: Path, names: list[str], checkpoints: list[str]) -> Non
 
 
 def _finished(target: Path, settings: Settings, checkpoint: str) -> dict[str, Any] | None:
-    """The record at ``target`` if it is a finished one; raise if its settings differ or
-    it was computed from other contents of ``checkpoint`` (a rerun of training)."""
+    """The record at ``target`` if it is a finished one.
+
+    A record of other settings, or computed from other contents of ``checkpoint`` (a rerun
+    of training), is refused rather than kept or overwritten.
+
+    Returns:
+        The finished record, or None where there is none to keep (no file, not whole JSON,
+        not a record): the checkpoint is to be computed.
+
+    Raises:
+        UsageError: naming ``--out`` if the record was computed with other settings, or from a
+            checkpoint file whose SHA-256 differs.
+    """
     try:
         record = json.loads(target.read_text())
     except (OSError, ValueError):
@@ -314,13 +364,24 @@ def _finished(target: Path, settings: Settings, checkpoint: str) -> dict[str, An
 
 
 def _natural_key(path: str) -> list[Any]:
-    """Sort key that puts step9 before step10."""
+    """Sort key that puts step9 before step10.
+
+    Returns:
+        The path split into text and integer parts, so that numbers compare as numbers.
+    """
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path)]
 
 
 def _sweep_row(name: str, record: dict[str, Any]) -> dict[str, Any]:
-    """One checkpoint's line of sweep.json; ``num_outliers`` is None only without a split,
-    and a lower bound where ``outliers_at_cap`` (the rule's cap: that many or more)."""
+    """One checkpoint's line of sweep.json.
+
+    ``num_outliers`` is None only without a split, and a lower bound where
+    ``outliers_at_cap`` (the rule's cap: that many or more).
+
+    Returns:
+        The row: checkpoint name and file, lambda_max, trace and its standard error, the
+        number of outliers and whether it is at the cap, products and seconds.
+    """
     top, trace, split = record["top"], record["trace"], record["outliers"]
     return {
         "checkpoint": name,

@@ -1,5 +1,7 @@
-"""The command line's figures: the spectral density with its outliers, the top eigenvalues,
-and a sweep's sharpness, trace and outlier count over the checkpoints.
+"""The command line's figures.
+
+The spectral density with its outliers, the top eigenvalues, and a sweep's sharpness,
+trace and outlier count over the checkpoints.
 
 Drawn with matplotlib's object-oriented API on an Agg canvas (no pyplot, no global backend
 switched), small PNGs.
@@ -72,10 +74,15 @@ def eigenvalues_figure(record: dict[str, Any], path: Path) -> None:
 
 
 def sweep_figure(rows: list[dict[str, Any]], path: Path) -> bool:
-    """lambda_max, the trace and the outlier count over the checkpoints, in sweep order;
-    False (and no file) where the records hold none of them (``--top 0 --bottom K``).
+    """Plot lambda_max, the trace and the outlier count over the checkpoints, in sweep order.
+
+    Nothing is drawn where the records hold none of them (``--top 0 --bottom K``).
 
     A count at the rule's cap is a lower bound: an open marker, "N or more" in the legend.
+
+    Returns:
+        True if the figure was written to ``path``; False (and no file) where the records
+        hold none of the three.
     """
     from matplotlib.ticker import MaxNLocator
 

@@ -44,6 +44,9 @@ def resolve(reference: str, argument: str) -> Callable[..., Any]:
     (:func:`_private_name`), so a file named like a module already imported (``copy.py``,
     ``random.py``) does not replace that module for everyone else.
 
+    Returns:
+        The callable the reference names.
+
     Raises:
         UsageError: naming ``argument`` if the reference is malformed, the file or module
             does not import, or the function is missing or not callable.
@@ -83,14 +86,26 @@ def _import_file(path: Path, argument: str) -> Any:
 
 
 def _private_name(path: Path) -> str:
-    """``hesskit_user_<stem>_<hash of the path>``: a module name no other module has."""
+    """``hesskit_user_<stem>_<hash of the path>``: a module name no other module has.
+
+    Returns:
+        ``hesskit_user_<stem>_<hash of the path>``: a module name no other module has.
+    """
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
     stem = "".join(c if c.isalnum() else "_" for c in path.stem)
     return f"hesskit_user_{stem}_{digest}"
 
 
 def _guarded(call: Callable[[], Any], argument: str, what: str) -> Any:
-    """``call()``, with any exception from the user's code turned into one line."""
+    """``call()``, with any exception from the user's code turned into one line.
+
+    Returns:
+        What ``call()`` returns.
+
+    Raises:
+        UsageError: naming ``argument`` if ``call()`` raises anything, with the exception's
+            type, message and the line of the user's code it came from.
+    """
     try:
         return call()
     except Exception as error:
@@ -100,7 +115,15 @@ def _guarded(call: Callable[[], Any], argument: str, what: str) -> Any:
 
 
 def build_model(function: Callable[..., Any], reference: str) -> nn.Module:
-    """Call MODEL's function; raise naming MODEL unless it returns an ``nn.Module``."""
+    """Call MODEL's function; raise naming MODEL unless it returns an ``nn.Module``.
+
+    Returns:
+        The module ``function()`` returns.
+
+    Raises:
+        UsageError: naming MODEL if ``function()`` raises or does not return an
+            ``nn.Module``.
+    """
     model = _guarded(function, "MODEL", f"{reference}()")
     if not isinstance(model, nn.Module):
         msg = f"{reference}() returned {type(model).__name__}, not a torch.nn.Module"
@@ -188,6 +211,10 @@ def load_data(
     ``--batch-size`` or :data:`DEFAULT_DATASET_BATCH`); a ``DataLoader`` as it is. Floating
     tensors are cast to the model's dtype and every tensor moved to its device.
 
+    Returns:
+        A list of converted ``(inputs, targets)`` batches, or a :class:`ConvertedLoader` for a
+        ``Dataset`` or a ``DataLoader``.
+
     Raises:
         UsageError: naming ``--data`` for a result of another kind, ``--batch-size`` for
             data that is batched already.
@@ -239,11 +266,20 @@ class ConvertedLoader:
         self.loader, self.dtype, self.device = loader, dtype, device
 
     def __iter__(self) -> Iterator[Any]:
-        """Every batch of the loader, converted."""
+        """Every batch of the loader, converted.
+
+        Returns:
+            A generator of the loader's batches, floating tensors cast to ``dtype`` and every
+            tensor on ``device``.
+        """
         return (_converted(batch, self.dtype, self.device) for batch in self.loader)
 
     def __len__(self) -> int:
-        """The loader's number of batches."""
+        """The loader's number of batches.
+
+        Returns:
+            ``len(loader)``.
+        """
         return len(self.loader)
 
 
@@ -252,6 +288,9 @@ def one_hot_mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
     The setting of the edge-of-stability studies (Cohen et al. 2021, arXiv:2103.00065):
     mean over samples and outputs of ``(outputs - onehot(targets)) ** 2``.
+
+    Returns:
+        The mean squared error, a 0-d tensor.
     """
     if not targets.is_floating_point() and outputs.ndim == targets.ndim + 1:
         targets = nn.functional.one_hot(targets, outputs.shape[-1]).to(outputs.dtype)
@@ -265,7 +304,16 @@ LOSSES: Mapping[str, Callable[[Any, Any], torch.Tensor]] = {
 
 
 def resolve_loss(name: str) -> Callable[[Any, Any], torch.Tensor]:
-    """``cross_entropy``, ``mse`` or the function a ``MODULE:FN`` reference names."""
+    """``cross_entropy``, ``mse`` or the function a ``MODULE:FN`` reference names.
+
+    Returns:
+        The loss function: ``F.cross_entropy``, :func:`one_hot_mse`, or the resolved
+        reference.
+
+    Raises:
+        UsageError: naming ``--loss`` if ``name`` is neither a known loss nor a ``MODULE:FN``
+            reference that resolves (see :func:`resolve`).
+    """
     if name in LOSSES:
         return LOSSES[name]
     if ":" not in name:
@@ -274,7 +322,15 @@ def resolve_loss(name: str) -> Callable[[Any, Any], torch.Tensor]:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``cpu``, ``cuda`` or ``cuda:N``, checked against the machine."""
+    """``cpu``, ``cuda`` or ``cuda:N``, checked against the machine.
+
+    Returns:
+        The ``torch.device``.
+
+    Raises:
+        UsageError: naming ``--device`` if ``name`` is not a CPU or CUDA device, or names a
+            CUDA device this machine does not have.
+    """
     try:
         device = torch.device(name)
     except RuntimeError as error:
@@ -291,7 +347,15 @@ def resolve_device(name: str) -> torch.device:
 
 
 def resolve_params(model: nn.Module, names: list[str] | None) -> list[str | nn.Module] | None:
-    """The ``--params`` names as parameter names or sub-modules of the model."""
+    """The ``--params`` names as parameter names or sub-modules of the model.
+
+    Returns:
+        The names and sub-modules to pass as ``params=``, in order; None when ``names`` is
+        empty (every parameter).
+
+    Raises:
+        UsageError: naming ``--params`` if a name is neither a parameter nor a sub-module.
+    """
     if not names:
         return None
     parameters = dict(model.named_parameters())

@@ -47,7 +47,11 @@ def _umask() -> int:
 
 
 def versions() -> dict[str, str]:
-    """The versions a record's numbers depend on."""
+    """The versions a record's numbers depend on.
+
+    Returns:
+        The versions of hesskit, torch, numpy and Python, by name.
+    """
     return {
         "hesskit": hesskit.__version__,
         "torch": torch.__version__,
@@ -57,7 +61,12 @@ def versions() -> dict[str, str]:
 
 
 def summary_table(record: dict[str, Any]) -> str:
-    """The record as a short table: one row per part, with products and seconds."""
+    """The record as a short table: one row per part, with products and seconds.
+
+    Returns:
+        The table as text, with a header row: each part's values (eigenvalues shortened to
+        four), its products and its seconds.
+    """
     rows = []
     for part in ("top", "bottom"):
         result = record[part]
@@ -94,7 +103,11 @@ def summary_table(record: dict[str, Any]) -> str:
 
 
 def describe(record: dict[str, Any]) -> str:
-    """The lines above the table: what was measured, in which mode, dtype and device."""
+    """The lines above the table: what was measured, in which mode, dtype and device.
+
+    Returns:
+        The header lines, joined by newlines.
+    """
     checkpoint = record["checkpoint"] or "(the weights MODEL returns)"
     batches = record["num_batches"]
     return "\n".join(

@@ -53,6 +53,15 @@ class SpectralDensity:
             sigma: kernel width (> 0). Default: ``0.01 * (max node - min node)`` (or 0.01
                 times the largest ``|node|`` when all nodes coincide, or 0.01 if all are 0).
 
+        Returns:
+            The density at each point of ``grid``, a tensor of its shape in the nodes' dtype.
+
+        Raises:
+            TypeError: if ``grid`` is not a 1-D floating-point tensor, or ``sigma`` is not a
+                number.
+            ValueError: if ``grid`` is not on the nodes' device, or ``sigma`` is not finite and
+                > 0.
+
         Example:
             >>> import torch
             >>> from hesskit.density import spectral_density
@@ -81,6 +90,16 @@ class SpectralDensity:
             sigma: kernel width on the ``log10`` axis (> 0), or None for the default.
             eps: relative floor of ``|lambda|`` (> 0).
 
+        Returns:
+            The density at each point of ``grid`` (a density in ``t``, per decade), a tensor of
+            its shape in the nodes' dtype.
+
+        Raises:
+            TypeError: if ``grid`` is not a 1-D floating-point tensor, or ``sigma`` or ``eps`` is
+                not a number.
+            ValueError: if ``grid`` is not on the nodes' device, or ``sigma`` or ``eps`` is not
+                finite and > 0.
+
         Example:
             >>> import torch
             >>> from hesskit.density import spectral_density
@@ -101,6 +120,13 @@ class SpectralDensity:
         With the default ``margin=0.1`` the grid reaches ten default ``sigma`` beyond the
         extreme nodes, so the smoothed density integrates to one on it. With ``log=True``
         the grid covers the ``log10`` axis of :meth:`log_density` (same ``eps``).
+
+        Returns:
+            A ``(num_points,)`` tensor of increasing points, in the nodes' dtype and device.
+
+        Raises:
+            TypeError: if ``num_points`` is not an int, or ``margin`` or ``eps`` is not a number.
+            ValueError: if ``num_points < 2``, or ``margin`` or ``eps`` is not finite and > 0.
 
         Example:
             >>> import torch
@@ -123,6 +149,9 @@ class SpectralDensity:
 
         Equal to Hutchinson's estimate with the same Rademacher probes.
 
+        Returns:
+            The estimate of the trace, a 0-d tensor in the nodes' dtype.
+
         Example:
             >>> import torch
             >>> from hesskit.density import spectral_density
@@ -138,6 +167,9 @@ class SpectralDensity:
         Args:
             f: elementwise function of a tensor of nodes, returning a tensor of that shape.
 
+        Returns:
+            The estimate of ``tr f(A)``, a 0-d tensor.
+
         Example:
             >>> import torch
             >>> from hesskit.density import spectral_density
@@ -149,13 +181,21 @@ class SpectralDensity:
 
 
 def _spread(points: torch.Tensor) -> float:
-    """The range of ``points``; if zero, their largest magnitude; if that is zero, 1."""
+    """The range of ``points``; if zero, their largest magnitude; if that is zero, 1.
+
+    Returns:
+        A positive float: the scale of ``points``.
+    """
     spread = float(points.max() - points.min())
     return spread or float(points.abs().max()) or 1.0
 
 
 def _log_nodes(nodes: torch.Tensor, eps: float) -> torch.Tensor:
-    """``log10(max(|x|, eps * max|x|))``; all zeros map to 0."""
+    """``log10(max(|x|, eps * max|x|))``; all zeros map to 0.
+
+    Returns:
+        A tensor of the shape of ``nodes``.
+    """
     eps = _checks.check_positive_float("eps", eps)
     magnitude = nodes.abs()
     floor = eps * float(magnitude.max()) or 1.0
@@ -163,7 +203,12 @@ def _log_nodes(nodes: torch.Tensor, eps: float) -> torch.Tensor:
 
 
 def _check_grid(grid: Any, nodes: torch.Tensor) -> torch.Tensor:
-    """Return ``grid`` in the nodes' dtype if it is a 1-D float tensor on their device."""
+    """Return ``grid`` in the nodes' dtype if it is a 1-D float tensor on their device.
+
+    Raises:
+        TypeError: if ``grid`` is not a 1-D floating-point tensor.
+        ValueError: if ``grid`` is not on the nodes' device.
+    """
     if not isinstance(grid, torch.Tensor) or grid.ndim != 1 or not grid.is_floating_point():
         msg = f"grid must be a 1-D floating-point torch.Tensor, got {grid!r:.80}"
         raise TypeError(msg)
@@ -174,7 +219,12 @@ def _check_grid(grid: Any, nodes: torch.Tensor) -> torch.Tensor:
 def _smooth(
     points: torch.Tensor, weights: torch.Tensor, grid: torch.Tensor, sigma: float | None
 ) -> torch.Tensor:
-    """``mean_probes sum_i w_i N(grid; points_i, sigma^2)`` as a (len(grid),) tensor."""
+    """``mean_probes sum_i w_i N(grid; points_i, sigma^2)`` as a (len(grid),) tensor.
+
+    Returns:
+        The smoothed density on ``grid``, a ``(len(grid),)`` tensor; ``sigma`` None means
+        0.01 times the spread of ``points``.
+    """
     sigma = _checks.check_positive_float("sigma", sigma, allow_none=True)
     if sigma is None:
         sigma = _SIGMA_FRACTION * _spread(points)

@@ -94,6 +94,11 @@ def spectral_density(
             after every step with the products done and ``num_probes * steps``
             (:mod:`hesskit.progress`).
 
+    Returns:
+        A :class:`~hesskit.SpectralDensity`: ``nodes`` and ``weights`` of shape
+        ``(num_probes, min(num_steps, n))`` (one Gauss quadrature rule per probe), ``n``, and
+        ``num_matvecs``, the number of products with ``op``.
+
     Raises:
         TypeError, ValueError: for an argument of the wrong type or out of range.
 
@@ -143,6 +148,15 @@ def memory_estimate(
 ) -> int:
     """Bytes of the Lanczos vectors :func:`spectral_density` keeps (besides the operator).
 
+    Returns:
+        The number of bytes, an int.
+
+    Raises:
+        TypeError: if ``n``, ``num_probes``, ``num_steps`` or ``probes_per_group`` is not an
+            int.
+        ValueError: if one of them is < 1, or ``reorthogonalize`` is not ``"full"`` or
+            ``"none"``.
+
     Example:
         >>> memory_estimate(11_000_000) / 1e9  # ResNet-18 size, defaults, float32
         32.384
@@ -164,7 +178,12 @@ def memory_estimate(
 def _probes(
     sampler: str, n: int, p: int, op: LinearOperator, gen: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(n, p)`` unit probes and the factor each rule's weights are scaled by."""
+    """``(n, p)`` unit probes and the factor each rule's weights are scaled by.
+
+    Returns:
+        ``(probes, scales)``: the ``(n, p)`` block of unit probes and a ``(p,)`` tensor of
+        weight scales (ones except for ``"gaussian"``, where it is ``||z||^2 / n``).
+    """
     ones = torch.ones(p, dtype=op.dtype, device=op.device)
     if sampler == "rademacher":
         block = rademacher(n, p, dtype=op.dtype, device=op.device, generator=gen)
@@ -176,7 +195,12 @@ def _probes(
 
 
 def _group_report(report: Callback, before: int, width: int, total: int) -> Callable[[int], None]:
-    """The per-step callback of a group of ``width`` probes after ``before`` products."""
+    """The per-step callback of a group of ``width`` probes after ``before`` products.
+
+    Returns:
+        A function of the steps done that reports ``before + steps * width`` of ``total``
+        products.
+    """
     return lambda steps_done: report(before + steps_done * width, total)
 
 
@@ -185,12 +209,15 @@ def _lanczos(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Batched Lanczos with full reorthogonalisation (:func:`lanczos_extend`).
 
-    Returns ``alpha`` (p, steps), ``beta`` (p, steps - 1) and each probe's Krylov dimension
-    ``lengths`` (p,); ``on_step(j + 1)`` is called after the product of step ``j``. The
-    bases are stored probe-major, ``(p, steps, n)``, so that each projection is one batched
-    product over contiguous rows. After a probe breaks down its
-    vectors are zero, so its later ``alpha`` and ``beta`` are zero and its tridiagonal
-    decouples. No host synchronisation inside the loop.
+    ``on_step(j + 1)`` is called after the product of step ``j``. The bases are stored
+    probe-major, ``(p, steps, n)``, so that each projection is one batched product over
+    contiguous rows. After a probe breaks down its vectors are zero, so its later ``alpha``
+    and ``beta`` are zero and its tridiagonal decouples. No host synchronisation inside the
+    loop.
+
+    Returns:
+        ``(alpha, beta, lengths)``: ``alpha`` (p, steps), ``beta`` (p, steps - 1) and each
+        probe's Krylov dimension ``lengths`` (p,).
     """
     n, p = start.shape
     eps = torch.finfo(start.dtype).eps
@@ -226,6 +253,9 @@ def _three_term_lanczos(
 
     The breakdown test is the shared one (:func:`is_rounding`) with nothing removed;
     ``on_step`` as in :func:`_lanczos`.
+
+    Returns:
+        ``(alpha, beta, lengths)`` as in :func:`_lanczos`.
     """
     n, p = start.shape
     eps = torch.finfo(start.dtype).eps
@@ -258,7 +288,13 @@ def _three_term_lanczos(
 def _gauss_quadrature(
     alpha: torch.Tensor, beta: torch.Tensor, lengths: torch.Tensor, *, filter_spurious: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nodes and weights of each probe's Gauss quadrature from its Lanczos tridiagonal."""
+    """Nodes and weights of each probe's Gauss quadrature from its Lanczos tridiagonal.
+
+    Returns:
+        ``(nodes, weights)``, each ``(p, steps)``: the Ritz values and the squared first
+        components of their eigenvectors; a probe that broke down is padded with its largest
+        node and weight 0.
+    """
     steps = alpha.shape[1]
     tridiagonal = torch.diag_embed(alpha) + torch.diag_embed(beta, 1) + torch.diag_embed(beta, -1)
     nodes, vectors = torch.linalg.eigh(tridiagonal)
@@ -282,6 +318,10 @@ def _without_spurious(
     row and column is spurious: its eigenvector has a (numerically) zero first component,
     so it carries no weight of the probe's measure; a genuine one, or a ghost copy of a
     converged eigenvalue, stays.
+
+    Returns:
+        The weights, with those of spurious Ritz values set to 0 and each probe's rescaled
+        to sum to one.
     """
     reduced = torch.linalg.eigvalsh(tridiagonal[:, 1:, 1:])
     spread = (nodes.amax(dim=1) - nodes.amin(dim=1)).clamp_min(1e-300)[:, None]

@@ -46,6 +46,10 @@ def block_lanczos(
     ``ncv`` is the largest basis (columns), ``budget`` the most operator columns, and
     ``report(used, budget)`` is called after every block product. After a
     restart the ``keep = min(k + (ncv - k) // 2, ncv - b)`` most wanted Ritz vectors stay.
+
+    Returns:
+        The :class:`~hesskit.EigenResult` of the ``k`` most wanted Ritz pairs, once they
+        converge, the budget is spent or the basis spans the whole space.
     """
     n, b = start.shape
     basis = start.new_zeros(n, ncv)
@@ -81,7 +85,11 @@ def block_lanczos(
 
 
 def _rayleigh_ritz(projection: np.ndarray, which: str) -> tuple[np.ndarray, np.ndarray]:
-    """Ritz values and vectors of the symmetrised projection, most wanted first."""
+    """Ritz values and vectors of the symmetrised projection, most wanted first.
+
+    Returns:
+        ``(values, vectors)``: the eigenvalues and eigenvectors (columns) of the projection.
+    """
     values, vectors = np.linalg.eigh((projection + projection.T) / 2)
     order = wanted_order(values, which)
     return values[order], vectors[:, order]
@@ -94,8 +102,14 @@ def _on(like: torch.Tensor, array: np.ndarray) -> torch.Tensor:
 def _orthonormal_block(
     block: torch.Tensor, basis: torch.Tensor, generator: torch.Generator
 ) -> torch.Tensor:
-    """``block`` made orthonormal and orthogonal to ``basis`` (CGS2, then QR); columns
-    that are (numerically) in the span already are replaced by random directions."""
+    """``block`` made orthonormal and orthogonal to ``basis`` (CGS2, then QR).
+
+    Columns that are (numerically) in the span already are replaced by random directions.
+
+    Returns:
+        An ``(n, c)`` tensor of orthonormal columns orthogonal to ``basis``, with ``c`` at
+        most the width of ``block`` and the room left in the space.
+    """
     width = block.shape[1]
     room = block.shape[0] - basis.shape[1]
     eps = torch.finfo(block.dtype).eps
@@ -117,7 +131,11 @@ def _orthonormal_block(
 
 
 def _orthogonalised(block: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
-    """``block`` minus its components along the orthonormal ``basis``, twice (CGS2)."""
+    """``block`` minus its components along the orthonormal ``basis``, twice (CGS2).
+
+    Returns:
+        A tensor of the shape of ``block``.
+    """
     for _ in range(2):
         block = block - basis @ (basis.mT @ block)
     return block
@@ -131,7 +149,11 @@ def _thick_restart(
     vectors: np.ndarray,
     keep: int,
 ) -> int:
-    """Keep the ``keep`` most wanted Ritz vectors and their products; return ``keep``."""
+    """Keep the ``keep`` most wanted Ritz vectors and their products.
+
+    Returns:
+        ``keep``, the size of the restarted basis.
+    """
     size = vectors.shape[0]
     combination = _on(basis, vectors[:, :keep])
     basis[:, :keep] = basis[:, :size] @ combination

@@ -84,9 +84,14 @@ def lanczos_extend(
 
 
 def _extend_one(image: torch.Tensor, rows: torch.Tensor, j: int) -> Extension:
-    """:func:`lanczos_extend` for one sequence (``eigsh``), with matrix-vector kernels:
-    the same arithmetic, without the batched kernels' overhead (measured on the digits
-    MLP: about 50 us a step)."""
+    """:func:`lanczos_extend` for one sequence (``eigsh``), with matrix-vector kernels.
+
+    The same arithmetic, without the batched kernels' overhead (measured on the digits
+    MLP: about 50 us a step).
+
+    Returns:
+        The step's result, as :func:`lanczos_extend`'s for a batch of one.
+    """
     alpha = rows[j] @ image
     image.addcmul_(alpha, rows[j], value=-1)
     coefficients = rows[: j + 1] @ image
@@ -98,15 +103,25 @@ def _extend_one(image: torch.Tensor, rows: torch.Tensor, j: int) -> Extension:
 
 
 def is_rounding(norm: Any, removed: Any, scale: Any, *, n: int, eps: float) -> Any:
-    """Whether a direction of norm ``norm``, left after removing ``removed`` along the
-    basis, is rounding rather than new (see the module docstring); ``scale`` estimates
-    ``||A||``. Numbers (decided on the host) or tensors (on the device) alike."""
+    """Whether a direction is rounding rather than new (see the module docstring).
+
+    The direction has norm ``norm`` after removing ``removed`` along the basis; ``scale``
+    estimates ``||A||``. Numbers (decided on the host) or tensors (on the device) alike.
+
+    Returns:
+        True (a bool, or a boolean tensor) where the direction is rounding.
+    """
     return (3 * norm**2 <= removed**2) | (norm <= 10 * math.sqrt(n) * eps * scale)
 
 
 def random_direction(rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """A random unit vector orthogonal to the orthonormal ``(m, n)`` rows (Gram-Schmidt
-    twice): how a single sequence continues after a breakdown."""
+    """A random unit vector orthogonal to the orthonormal ``(m, n)`` rows.
+
+    Gram-Schmidt twice; this is how a single sequence continues after a breakdown.
+
+    Returns:
+        A unit ``(n,)`` vector.
+    """
     vector = torch.randn(rows.shape[1], generator=generator, dtype=rows.dtype, device=rows.device)
     for _ in range(2):
         vector = torch.addmv(vector, rows.mT, rows @ vector, alpha=-1)

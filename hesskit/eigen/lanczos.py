@@ -45,7 +45,7 @@ def eigsh(
     block_size: int = 1,
     progress: bool | Callback | None = None,
 ) -> EigenResult:
-    """k extreme eigenpairs of a symmetric operator by thick-restart Lanczos.
+    """K extreme eigenpairs of a symmetric operator by thick-restart Lanczos.
 
     The Krylov method for the top (or bottom) of a Hessian spectrum: it needs only
     products with ``op``, and for the same accuracy it applies far fewer of them than power
@@ -157,7 +157,16 @@ def eigsh(
 
 
 def initial_vector(v0: Any, op: LinearOperator, generator: torch.Generator) -> torch.Tensor:
-    """The validated ``v0``, or a standard normal vector from ``generator`` if it is None."""
+    """The validated ``v0``, or a standard normal vector from ``generator`` if it is None.
+
+    Returns:
+        An ``(n,)`` tensor of the operator's dtype on its device.
+
+    Raises:
+        TypeError: if ``v0`` is not a tensor, or not of the operator's dtype.
+        ValueError: if ``v0`` does not have shape ``(n,)``, is not on the operator's device,
+            or holds NaN, inf or only zeros.
+    """
     n = op.shape[0]
     if v0 is None:
         return torch.randn(n, generator=generator, dtype=op.dtype, device=op.device)
@@ -209,7 +218,11 @@ class LanczosState:
 
     @classmethod
     def starting_from(cls, start: torch.Tensor, ncv: int) -> LanczosState:
-        """An empty factorisation whose first basis vector is ``start`` normalised."""
+        """An empty factorisation whose first basis vector is ``start`` normalised.
+
+        Returns:
+            The state, with room for ``ncv + 1`` basis vectors.
+        """
         rows = start.new_zeros(ncv + 1, start.shape[0])
         rows[0] = start / torch.linalg.vector_norm(start)
         return cls(rows, np.zeros((ncv + 1, ncv + 1)), np.zeros(ncv + 1))
@@ -230,6 +243,10 @@ def _thick_restart_lanczos(
     ``tol * scale`` (a numerically invariant Krylov space, where every Ritz pair looks
     converged), the test waits for full bases: the fresh directions that continue the
     basis can still reveal further copies of a repeated eigenvalue.
+
+    Returns:
+        The :class:`~hesskit.EigenResult` of the ``k`` most wanted Ritz pairs; with
+        ``exact_residuals``, residuals from one more block product.
     """
     n, k, tol = op.shape[0], wanted.k, wanted.tol
     total = wanted.budget + (k if wanted.exact_residuals else 0)
@@ -280,7 +297,12 @@ class _RitzPairs(NamedTuple):
 
 
 def _ritz_pairs(proj: np.ndarray, size: int, which: str, defect: np.ndarray) -> _RitzPairs:
-    """Ritz pairs of the leading ``size`` square of the projection."""
+    """Ritz pairs of the leading ``size`` square of the projection.
+
+    Returns:
+        The Ritz values and vectors (in the basis' coordinates), most wanted first, their
+        residual estimates (``|beta_m s_m| + defect``) and ``beta_m``.
+    """
     theta, ritz = np.linalg.eigh(proj[:size, :size])
     order = wanted_order(theta, which)
     theta, ritz = theta[order], ritz[:, order]
@@ -290,7 +312,11 @@ def _ritz_pairs(proj: np.ndarray, size: int, which: str, defect: np.ndarray) -> 
 
 
 def _on(rows: torch.Tensor, array: np.ndarray) -> torch.Tensor:
-    """A host array as a tensor on the basis' device and dtype."""
+    """A host array as a tensor on the basis' device and dtype.
+
+    Returns:
+        A tensor of the values of ``array``.
+    """
     return torch.as_tensor(array, dtype=rows.dtype, device=rows.device)
 
 
@@ -300,11 +326,15 @@ def _lanczos_step(
     j: int,
     generator: torch.Generator,
 ) -> bool:
-    """One Lanczos step (:func:`hesskit.eigen.krylov.lanczos_extend`): basis vector
-    ``j + 1`` (row ``j + 1`` of ``state.rows``) and column ``j`` of ``T``; False when it
-    broke down, and a random direction orthogonal to the basis continues it.
+    """One Lanczos step (:func:`hesskit.eigen.krylov.lanczos_extend`).
+
+    It writes basis vector ``j + 1`` (row ``j + 1`` of ``state.rows``) and column ``j`` of
+    ``T``; after a breakdown a random direction orthogonal to the basis continues it.
 
     One host synchronisation per step (every operator product already makes one).
+
+    Returns:
+        True if the step extended the Krylov space; False if it broke down.
     """
     rows, proj, start = state.rows, state.proj, state.begin
     product = op.matmat(rows[j].unsqueeze(1)).mT
@@ -329,13 +359,16 @@ def _lanczos_step(
 def _thick_restart(
     rows: torch.Tensor, proj: np.ndarray, pairs: _RitzPairs, keep: int, defect: np.ndarray
 ) -> int:
-    """Restart in place on the ``keep`` most wanted Ritz vectors (Wu & Simon 2000);
-    return ``keep``.
+    """Restart in place on the ``keep`` most wanted Ritz vectors (Wu & Simon 2000).
 
     The new basis is ``[V y_1, ..., V y_l, f]`` (stored as ``rows``) and the new ``T`` is
     ``diag(theta_1..theta_l)`` bordered by the couplings ``beta_m s_{m,i}`` to ``f``; the
     kept columns inherit the dropped parts of the relation, ``defect_i = sum_c defect_c
     |y_{c,i}|``.
+
+    Returns:
+        ``keep``, the number of Ritz vectors kept; ``f`` is row ``keep`` of ``rows``, where
+        the next step starts.
     """
     m = pairs.vectors.shape[0]
     ritz = pairs.vectors[:, :keep]

@@ -19,7 +19,7 @@ def power_iteration(
     v0: torch.Tensor | None = None,
     generator: torch.Generator | int | None = None,
 ) -> EigenResult:
-    """k largest-magnitude eigenpairs, one at a time, by power iteration with deflation.
+    """K largest-magnitude eigenpairs, one at a time, by power iteration with deflation.
 
     The baseline that PyHessian (Yao et al., 2020) and hessian-eigenthings (Golmant, 2018)
     use for the top of a Hessian spectrum, kept to measure :func:`hesskit.eigen.eigsh`
@@ -104,6 +104,10 @@ def _one_pair(
     the projector on the complement: the part the iteration can reduce. The returned
     residual is the true ``||A v - lambda v||`` from the same product; it also holds the
     error inherited from the earlier pairs, ``||found^T A v||``.
+
+    Returns:
+        ``(value, vector, residual, steps)``: the eigenvalue estimate, the unit vector, the
+        residual ``||A v - lambda v||`` and the number of products spent.
     """
     vector = _complement(start, found)
     vector = vector / torch.linalg.vector_norm(vector)
@@ -121,7 +125,11 @@ def _one_pair(
 
 
 def _complement(vector: torch.Tensor, found: torch.Tensor) -> torch.Tensor:
-    """``vector`` orthogonalised twice (CGS2) against the orthonormal columns of ``found``."""
+    """``vector`` orthogonalised twice (CGS2) against the orthonormal columns of ``found``.
+
+    Returns:
+        A tensor of the shape of ``vector``.
+    """
     for _ in range(2):
         vector = vector - found @ (found.mT @ vector)
     return vector

@@ -17,6 +17,9 @@ def default_tol(dtype: torch.dtype) -> float:
     That is 3.7e-11 for float64 and 2.4e-5 for float32: well above the rounding floor of a
     residual (about ``eps * ||A||`` times a small factor), so it is reachable, and tight
     enough that eigenvalues are accurate to ``tol`` (``tol**2 / gap`` when isolated).
+
+    Returns:
+        The tolerance, a float.
     """
     return float(torch.finfo(dtype).eps ** (2.0 / 3.0))
 
@@ -28,6 +31,9 @@ def checked_tol(tol: Any, dtype: torch.dtype) -> float:
     Lanczos relation's estimate of it keeps shrinking below the true residual, so such a
     ``tol`` would report convergence that no product can confirm (seen: ``tol=1e-300``
     "converged" on a float64 Hessian with an estimated residual of 0).
+
+    Returns:
+        ``tol`` as a float, or :func:`default_tol` of ``dtype`` when it is None.
 
     Raises:
         TypeError: if ``tol`` is not a number.
@@ -47,11 +53,17 @@ def checked_tol(tol: Any, dtype: torch.dtype) -> float:
 
 
 def certifiable(residuals: torch.Tensor, scale: float | torch.Tensor) -> torch.Tensor:
-    """Residual norms raised to at least ``eps * scale`` (``scale``: the largest
-    |eigenvalue| estimate, or one per pair): the rounding of an eigenpair itself, since
-    every entry of ``lambda v`` carries a relative error of ``eps``. A residual reported
-    below that (an exact 0 after a breakdown, or from a product that happened to cancel
-    exactly) would claim more than the arithmetic can certify."""
+    """Residual norms raised to at least ``eps * scale``.
+
+    ``scale`` is the largest |eigenvalue| estimate, or one per pair. The floor is the
+    rounding of an eigenpair itself, since every entry of ``lambda v`` carries a relative
+    error of ``eps``. A residual reported below that (an exact 0 after a breakdown, or
+    from a product that happened to cancel exactly) would claim more than the arithmetic
+    can certify.
+
+    Returns:
+        ``max(residuals, eps * scale)``, on the device of ``residuals``.
+    """
     floor = torch.finfo(residuals.dtype).eps * torch.as_tensor(scale, dtype=residuals.dtype)
     return torch.maximum(residuals, floor.to(residuals.device))
 
@@ -85,7 +97,12 @@ class EigenResult:
 
 
 def wanted_order(theta: np.ndarray, which: str) -> np.ndarray:
-    """Indices of the Ritz values, most wanted first (ties keep eigh's order)."""
+    """Indices of the Ritz values, most wanted first (ties keep eigh's order).
+
+    Returns:
+        An integer array of indices into ``theta``: descending for "LA", ascending for "SA",
+        by descending magnitude for "LM".
+    """
     if which == "LA":
         return np.argsort(-theta, kind="stable")
     if which == "SA":

@@ -1,12 +1,12 @@
-"""The loss along the straight segment between two parameter vectors, and its barrier.
+r"""The loss along the straight segment between two parameter vectors, and its barrier.
 
 One-dimensional linear interpolation between solutions is the probe of Goodfellow,
 Vinyals and Saxe (2015, arXiv:1412.6544); the barrier along the segment,
 
 .. math::
 
-    B = \\max_{t \\in [0, 1]} \\; L((1 - t)\\,\\theta_a + t\\,\\theta_b)
-        - \\big((1 - t)\\,L(\\theta_a) + t\\,L(\\theta_b)\\big),
+    B = \max_{t \in [0, 1]} \; L((1 - t)\,\theta_a + t\,\theta_b)
+        - \big((1 - t)\,L(\theta_a) + t\,L(\theta_b)\big),
 
 is the linear-mode-connectivity statistic of Frankle et al. (2020, arXiv:1912.05671;
 curved paths in Garipov et al. 2018, arXiv:1802.10026). Sagun et al. (2017,

@@ -194,7 +194,13 @@ def _setup(
     generator: torch.Generator | int | None,
     objective_kwargs: dict[str, Any],
 ) -> tuple[Objective, torch.Tensor, torch.Tensor | None, str]:
-    """The objective, ``count`` directions as columns, their eigenvalues, and their kind."""
+    """The objective, ``count`` directions as columns, their eigenvalues, and their kind.
+
+    Returns:
+        ``(objective, directions, eigenvalues, kind)``: the objective, the ``(n, count)``
+        directions, their Hessian eigenvalues (None unless the kind is ``"hessian"``), and the
+        kind: ``"hessian"``, ``"random"`` or ``"given"``.
+    """
     name = "directions" if count == 2 else "direction"
     if isinstance(directions, str):
         kind = _checks.check_choice(name, directions, KINDS)
@@ -212,13 +218,26 @@ def _setup(
 
 
 def _signs(vectors: torch.Tensor) -> torch.Tensor:
-    """Signs that make each column's largest-magnitude entry positive (a fixed orientation)."""
+    """Signs that make each column's largest-magnitude entry positive (a fixed orientation).
+
+    Returns:
+        A ``(k,)`` tensor of +-1 (0 for a zero column), one per column of ``vectors``.
+    """
     rows = vectors.abs().argmax(dim=0)
     return torch.sign(vectors[rows, torch.arange(vectors.shape[1])])
 
 
 def _given(name: str, directions: Any, count: int, objective: Objective) -> torch.Tensor:
-    """User directions as an ``(n, count)`` tensor, each column checked as a flat vector."""
+    """User directions as an ``(n, count)`` tensor, each column checked as a flat vector.
+
+    Returns:
+        The ``(n, count)`` tensor of the checked directions as columns.
+
+    Raises:
+        ValueError: if ``directions`` does not hold ``count`` vectors, or a vector has the
+            wrong shape, is on another device, or holds NaN or inf.
+        TypeError: if a vector is not a tensor or has another dtype.
+    """
     if isinstance(directions, torch.Tensor) and directions.ndim == 2:
         columns = list(directions.unbind(dim=1))
     elif count == 1:
@@ -279,8 +298,10 @@ def _coordinates(extent: float, num_points: int, objective: Objective) -> torch.
 
 
 def plot_plane(result: LossPlane, ax: Any = None, *, levels: int = 30) -> Any:
-    """Filled contours of a :class:`LossPlane`: of ``log10`` of the loss when every loss is
-    positive (a minimum's basin and the walls around it both show), else of the loss.
+    """Draw filled contours of a :class:`LossPlane`.
+
+    The contours are of ``log10`` of the loss when every loss is positive (a minimum's
+    basin and the walls around it both show), else of the loss.
 
     Args:
         result: what :func:`plane` returned.

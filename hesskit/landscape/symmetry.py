@@ -72,7 +72,15 @@ def permute_hidden_units(
 
 
 def _linear_layers(model: nn.Module) -> list[nn.Linear]:
-    """The ``nn.Linear`` children, in order; raise if another child holds state."""
+    """The ``nn.Linear`` children, in order, checking that no other child holds state.
+
+    Returns:
+        The ``nn.Linear`` children of ``model``, in order.
+
+    Raises:
+        TypeError: if ``model`` is not an ``nn.Sequential``.
+        ValueError: if a child that is not ``nn.Linear`` has parameters or buffers.
+    """
     if not isinstance(model, nn.Sequential):
         msg = f"model must be an nn.Sequential MLP, got {type(model).__name__}"
         raise TypeError(msg)

@@ -13,7 +13,7 @@ inside ``torch.inference_mode()`` and ``torch.no_grad()``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -27,6 +27,9 @@ from hesskit.objective import (
 )
 from hesskit.operators.base import LinearOperator
 
+if TYPE_CHECKING:
+    from torch.distributed import ProcessGroup
+
 
 class ModelCurvature(LinearOperator):
     """Base of the curvature operators of the mean loss of ``model`` over ``data``."""
@@ -38,8 +41,8 @@ class ModelCurvature(LinearOperator):
         data: Any,
         *,
         params: Selection = None,
-        group: Any = None,
-    ):
+        group: ProcessGroup | None = None,
+    ) -> None:
         self.objective = Objective(model, loss_fn, data, params=params, group=group)
         n = self.objective.num_parameters
         super().__init__((n, n), dtype=self.objective.dtype, device=self.objective.device)
@@ -77,6 +80,12 @@ def weighted_sum(products: Iterable[tuple[float, torch.Tensor]]) -> torch.Tensor
 
     One host synchronisation for the finiteness of all batches; the first product is
     reused as the accumulator (one batch costs no copy).
+
+    Returns:
+        The weighted sum, a tensor of the products' shape.
+
+    Raises:
+        ValueError: naming the first batch whose product is NaN or infinite.
     """
     result: torch.Tensor | None = None
     sums = []

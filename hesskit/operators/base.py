@@ -67,31 +67,59 @@ class LinearOperator:
         return self._matmat(block)
 
     def __matmul__(self, other: torch.Tensor) -> torch.Tensor:
-        """``A @ v`` for a vector of shape ``(n,)`` or a block of shape ``(n, k)``."""
+        """``A @ v`` for a vector of shape ``(n,)`` or a block of shape ``(n, k)``.
+
+        Returns:
+            ``A @ other``, of the shape of ``other``.
+        """
         if isinstance(other, torch.Tensor) and other.ndim == 1:
             return self.matmat(other.unsqueeze(1)).squeeze(1)
         return self.matmat(other)
 
     def __add__(self, other: Any) -> LinearCombination:
-        """``A + B``: the lazy sum (``B`` an operator or a square tensor)."""
+        """``A + B``: the lazy sum (``B`` an operator or a square tensor).
+
+        Returns:
+            A :class:`LinearCombination`; no product is computed until it is applied.
+        """
         return LinearCombination([(1.0, self), (1.0, _operand(other, "+"))])
 
     def __sub__(self, other: Any) -> LinearCombination:
-        """``A - B``: the lazy difference."""
+        """``A - B``: the lazy difference.
+
+        Returns:
+            A :class:`LinearCombination`; no product is computed until it is applied.
+        """
         return LinearCombination([(1.0, self), (-1.0, _operand(other, "-"))])
 
     def __mul__(self, scalar: Any) -> LinearCombination:
-        """``A * c``: the lazy scaling by a finite real number."""
+        """``A * c``: the lazy scaling by a finite real number.
+
+        Returns:
+            A :class:`LinearCombination`; no product is computed until it is applied.
+        """
         return LinearCombination([(_scalar(scalar), self)])
 
     __rmul__ = __mul__
 
     def __neg__(self) -> LinearCombination:
-        """``-A``."""
+        """``-A``.
+
+        Returns:
+            A :class:`LinearCombination` with coefficient -1.
+        """
         return LinearCombination([(-1.0, self)])
 
     def shift(self, sigma: Any) -> LinearCombination:
-        """``A - sigma I``: eigenvalues moved down by ``sigma``, eigenvectors unchanged."""
+        """``A - sigma I``: eigenvalues moved down by ``sigma``, eigenvectors unchanged.
+
+        Returns:
+            A :class:`LinearCombination` of ``A`` and the identity.
+
+        Raises:
+            TypeError: if ``sigma`` is not an int or a float.
+            ValueError: if ``sigma`` is NaN or infinite.
+        """
         sigma = _checks.check_finite_float("sigma", sigma)
         identity = IdentityOperator(self.shape[0], dtype=self.dtype, device=self.device)
         return LinearCombination([(1.0, self), (-sigma, identity)])
@@ -100,6 +128,10 @@ class LinearOperator:
         """A ``scipy.sparse.linalg.LinearOperator`` view (host arrays in, host arrays out).
 
         The dtype is declared up front so SciPy never probes it with a hidden product.
+
+        Returns:
+            A ``scipy.sparse.linalg.LinearOperator`` of the same shape and dtype, whose products
+            go through :meth:`matmat` on the operator's device.
         """
         np_dtype = torch.empty((), dtype=self.dtype).numpy().dtype
 
@@ -113,6 +145,11 @@ class LinearOperator:
         )
 
     def __repr__(self) -> str:
+        """The operator as text.
+
+        Returns:
+            ``ClassName(n=..., dtype=..., device=...)``.
+        """
         return f"{type(self).__name__}(n={self.shape[0]}, dtype={self.dtype}, device={self.device})"
 
 
@@ -151,6 +188,11 @@ class LinearCombination(LinearOperator):
         return result
 
     def __repr__(self) -> str:
+        """The combination as text.
+
+        Returns:
+            The terms as ``c1 * A1 + c2 * A2 + ...``.
+        """
         return " + ".join(f"{c:g} * {op!r}" for c, op in self.terms)
 
 
@@ -217,7 +259,14 @@ def _check_shape(shape: Any) -> tuple[int, int]:
 
 
 def _check_device(device: Any) -> torch.device:
-    """``device`` as tensors report it: ``cpu`` without an index, CUDA with one."""
+    """``device`` as tensors report it: ``cpu`` without an index, CUDA with one.
+
+    Returns:
+        The normalised ``torch.device``.
+
+    Raises:
+        TypeError: if ``device`` is neither a ``torch.device`` nor a device string.
+    """
     try:
         resolved = torch.device(device)
     except (TypeError, RuntimeError) as error:
@@ -285,6 +334,13 @@ def dense(op: LinearOperator | torch.Tensor, *, block_size: int = 256) -> torch.
     The identity is pushed through in blocks of ``block_size`` columns, so memory beyond
     the result stays bounded.
 
+    Returns:
+        The ``(n, n)`` matrix, in the operator's dtype on its device.
+
+    Raises:
+        TypeError: if ``block_size`` is not an int.
+        ValueError: if ``block_size < 1``.
+
     Example:
         >>> import torch, hesskit
         >>> hesskit.dense(torch.eye(3) * 2.0).diagonal()
@@ -304,6 +360,9 @@ def map_columns(product, block: torch.Tensor) -> torch.Tensor:
     ``vmap`` pushes all columns through one pass; a single column skips vmap's overhead.
     ``randomness="error"``: a product is deterministic (batch-dependent layers are
     rejected), so a random operation inside one is a bug to report, not to vectorise.
+
+    Returns:
+        The ``(n, k)`` block of the products of the columns.
     """
     if block.shape[1] == 1:
         return product(block[:, 0]).unsqueeze(1)

@@ -11,13 +11,17 @@ for a linear model.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.func import grad, jvp, vjp
 
+from hesskit.objective import LossFn, Selection
 from hesskit.operators._model import ModelCurvature
 from hesskit.operators.base import map_columns
+
+if TYPE_CHECKING:
+    from torch.distributed import ProcessGroup
 
 
 class GaussNewton(ModelCurvature):
@@ -47,11 +51,22 @@ class GaussNewton(ModelCurvature):
         return map_columns(product, block)
 
 
-def ggn(model: torch.nn.Module, loss_fn, data: Any, *, params=None, group=None) -> GaussNewton:
+def ggn(
+    model: torch.nn.Module,
+    loss_fn: LossFn,
+    data: Any,
+    *,
+    params: Selection = None,
+    group: ProcessGroup | None = None,
+) -> GaussNewton:
     """The generalized Gauss-Newton matrix ``J^T H_out J`` of the mean loss over ``data``.
 
     Same arguments as the model form of :func:`hesskit.hessian` (``group=`` included);
     ``loss_fn`` must return the batch mean.
+
+    Returns:
+        The :class:`GaussNewton` operator, symmetric positive semi-definite for a convex loss,
+        of size the number of selected parameters.
 
     Example:
         >>> import torch, hesskit

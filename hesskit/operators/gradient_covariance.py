@@ -10,23 +10,30 @@ with ``vmap`` over samples, so memory is one batch's ``(n_b, n)``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.func import grad, vmap
 
 from hesskit import _checks
 from hesskit.data import map_tensors
-from hesskit.objective import Objective, Versions
+from hesskit.objective import LossFn, Objective, Selection, Versions
 from hesskit.operators._model import ModelCurvature
-from hesskit.operators.base import LinearOperator
+from hesskit.operators.base import LinearCombination, LinearOperator
+
+if TYPE_CHECKING:
+    from torch.distributed import ProcessGroup
 
 
 class GradientCovariance(ModelCurvature):
     """The second moment ``(1/N) sum_i g_i g_i^T`` of the per-sample gradients."""
 
     def per_sample_gradients(self, inputs: Any, targets: Any) -> torch.Tensor:
-        """The ``(n_b, n)`` matrix of the gradients of each sample's loss."""
+        """The ``(n_b, n)`` matrix of the gradients of each sample's loss.
+
+        Returns:
+            The per-sample gradients as rows, for batch ``inputs`` and ``targets``.
+        """
         objective = self.objective
 
         def sample_loss(theta, x, y):
@@ -66,19 +73,23 @@ class MeanGradientOuterProduct(LinearOperator):
 
 
 def _as_batch_of_one(part: Any) -> Any:
-    """One sample (a tensor, or a nest of tuples and dicts of tensors) as a batch of one."""
+    """One sample (a tensor, or a nest of tuples and dicts of tensors) as a batch of one.
+
+    Returns:
+        ``part`` with a leading dimension of size one on every tensor.
+    """
     return map_tensors(lambda t: t.unsqueeze(0), part)
 
 
 def gradient_covariance(
     model: torch.nn.Module,
-    loss_fn,
+    loss_fn: LossFn,
     data: Any,
     *,
-    params=None,
+    params: Selection = None,
     centered: bool = False,
-    group=None,
-) -> LinearOperator:
+    group: ProcessGroup | None = None,
+) -> GradientCovariance | LinearCombination:
     """The second moment of per-sample gradients, ``(1/N) sum_i g_i g_i^T``.
 
     Same arguments as the model form of :func:`hesskit.hessian` (``group=`` included: the
@@ -86,6 +97,17 @@ def gradient_covariance(
     one sample at a time (as a batch of one), so it must work on a batch of size one.
     With ``centered=True`` the outer product of the mean gradient is subtracted: the
     result is ``GradientCovariance(...) - MeanGradientOuterProduct(...)``.
+
+    Returns:
+        A symmetric positive semi-definite :class:`~hesskit.LinearOperator` of size the number
+        of selected parameters: the :class:`GradientCovariance`, or with ``centered=True`` a
+        :class:`~hesskit.operators.base.LinearCombination` that subtracts the mean gradient's
+        outer product.
+
+    Raises:
+        TypeError: if ``centered`` is not a bool, or as for :func:`hesskit.hessian`'s model
+            form.
+        ValueError: as for :func:`hesskit.hessian`'s model form.
 
     Example:
         >>> import torch, hesskit

@@ -39,15 +39,19 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 import torch
+from torch import nn
 from torch.func import grad, jvp
 
 from hesskit import _checks
-from hesskit.objective import Versions, autograd_allowed, raise_if_not_finite
+from hesskit.objective import LossFn, Selection, Versions, autograd_allowed, raise_if_not_finite
 from hesskit.operators._model import ModelCurvature, weighted_sum
 from hesskit.operators.base import LinearOperator, map_columns
+
+if TYPE_CHECKING:
+    from torch.distributed import ProcessGroup
 
 METHODS = ("forward_over_reverse", "double_backward", "cached_graph", "auto")
 
@@ -60,7 +64,16 @@ _BATCHED_BELOW = 2**21
 class ModelHessian(ModelCurvature):
     """Hessian of the mean of ``loss_fn(model(inputs), targets)`` over all samples."""
 
-    def __init__(self, model, loss_fn, data, *, params=None, method="auto", group=None):
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        data: Any,
+        *,
+        params: Selection = None,
+        method: str = "auto",
+        group: ProcessGroup | None = None,
+    ) -> None:
         super().__init__(model, loss_fn, data, params=params, group=group)
         self.method = self.objective.on_every_rank(
             lambda: _checks.check_choice("method", method, METHODS)
@@ -86,7 +99,11 @@ class ModelHessian(ModelCurvature):
             raise
 
     def _cached_matmat(self, block: torch.Tensor) -> torch.Tensor:
-        """The product through the kept graphs: no data read, the same checks."""
+        """The product through the kept graphs: no data read, the same checks.
+
+        Returns:
+            The ``(n, k)`` product ``H @ block``.
+        """
         self.objective.check_mode()
         sizes = self.objective.dataset.batch_sizes
         return weighted_sum(
@@ -125,7 +142,12 @@ class ModelHessian(ModelCurvature):
         return columns[0].unsqueeze(1) if k == 1 else torch.stack(columns, dim=1)
 
     def _batched(self, index: int) -> bool:
-        """Whether a block goes through the second backward in one batched (vmap) pass."""
+        """Whether a block goes through the second backward in one batched (vmap) pass.
+
+        Returns:
+            True on a GPU, or on the CPU when parameters x samples of batch ``index`` is below
+            ``_BATCHED_BELOW``.
+        """
         if self.device.type != "cpu":
             return True
         return self.shape[0] * self.objective.dataset.batch_sizes[index] < _BATCHED_BELOW
@@ -150,6 +172,10 @@ class ModelHessian(ModelCurvature):
         The parameters are views of one flat leaf, so each product is one backward from one
         flat gradient to one flat leaf: no per-parameter split or concatenation per product.
         Kept for ``cached_graph``.
+
+        Returns:
+            ``(leaf, gradient)``: the flat parameter leaf and the flat gradient of batch
+            ``index``'s loss, with its graph kept.
         """
         if index in self._graphs:
             return self._graphs[index]
@@ -203,15 +229,35 @@ def _check_scalar_function(f: Callable[[torch.Tensor], Any], theta: torch.Tensor
     _checks.check_scalar_result("f", value, advice=advice)
 
 
+@overload
 def hessian(
-    model_or_f: Any,
+    model_or_f: nn.Module,
+    loss_fn_or_theta: LossFn,
+    data: Any,
+    *,
+    params: Selection = None,
+    method: str = "auto",
+    group: ProcessGroup | None = None,
+) -> ModelHessian: ...
+@overload
+def hessian(
+    model_or_f: Callable[[torch.Tensor], torch.Tensor],
+    loss_fn_or_theta: torch.Tensor,
+    data: None = None,
+    *,
+    params: None = None,
+    method: str = "auto",
+    group: None = None,
+) -> FunctionHessian: ...
+def hessian(  # the overloads above are the typed forms; both are validated at run time
+    model_or_f: nn.Module | Callable[[torch.Tensor], torch.Tensor],
     loss_fn_or_theta: Any,
     data: Any = None,
     *,
-    params=None,
+    params: Selection = None,
     method: str = "auto",
-    group=None,
-) -> LinearOperator:
+    group: ProcessGroup | None = None,
+) -> ModelHessian | FunctionHessian:
     """The Hessian of the mean loss of a model over a data set, or of a function f(theta).
 
     Two forms:
@@ -238,7 +284,8 @@ def hessian(
             same on every rank (see :mod:`hesskit.distributed`).
 
     Returns:
-        A symmetric :class:`~hesskit.LinearOperator` of size the number of parameters.
+        A symmetric :class:`~hesskit.LinearOperator` of size the number of parameters:
+        a ``ModelHessian`` for a model, a ``FunctionHessian`` for a function.
 
     Raises:
         TypeError: if a model is given without a callable loss or with bad data.

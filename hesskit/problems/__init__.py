@@ -1,5 +1,7 @@
-"""Ready-made, seeded problems: data, loss and model factories, the trained digits networks
-of the benchmarks, and the spherical spin glass.
+"""Ready-made, seeded problems.
+
+Data, loss and model factories, the trained digits networks of the benchmarks, and the
+spherical spin glass.
 
 Reference numbers from the literature (threshold and ground-state energies) live in
 :mod:`hesskit.problems.reference`, each with its provenance.

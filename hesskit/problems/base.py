@@ -28,6 +28,9 @@ def mean_squared_error(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Te
     Written by hand rather than with ``F.mse_loss``, whose forward-mode derivative is
     broken in torch 2.13, so that forward-over-reverse Hessian products work.
 
+    Returns:
+        The mean squared error, a 0-d tensor.
+
     Example:
         >>> mean_squared_error(torch.tensor([1.0, 3.0]), torch.tensor([0.0, 1.0]))
         tensor(2.5000)

@@ -1,9 +1,9 @@
-"""The spherical p-spin glass: a random landscape whose critical values are known.
+r"""The spherical p-spin glass: a random landscape whose critical values are known.
 
 .. math::
 
-    H(w) = N^{-(p-1)/2} \\sum_{i_1, \\dots, i_p} J_{i_1 \\dots i_p} w_{i_1} \\cdots w_{i_p},
-    \\qquad |w|^2 = N, \\qquad J_{i_1 \\dots i_p} \\sim \\mathcal{N}(0, 1) \\text{ i.i.d.}
+    H(w) = N^{-(p-1)/2} \sum_{i_1, \dots, i_p} J_{i_1 \dots i_p} w_{i_1} \cdots w_{i_p},
+    \qquad |w|^2 = N, \qquad J_{i_1 \dots i_p} \sim \mathcal{N}(0, 1) \text{ i.i.d.}
 
 For a fixed ``w`` on the sphere, ``H(w)`` is Gaussian with mean 0 and variance
 ``N^{-(p-1)} sum_I prod w_{i_k}^2 = N^{-(p-1)} |w|^{2p} = N``. As ``N -> infinity`` the
@@ -224,6 +224,11 @@ class SphericalSpinGlass:
         return self.project(draw)
 
     def __repr__(self) -> str:
+        """The glass as text: its size, order and seed, which determine it.
+
+        Returns:
+            ``SphericalSpinGlass(num_spins=..., p=..., seed=...)``.
+        """
         return f"SphericalSpinGlass(num_spins={self.num_spins}, p={self.p}, seed={self.seed})"
 
     def _check_point(self, w: torch.Tensor) -> torch.Tensor:
@@ -239,6 +244,9 @@ class SphericalSpinGlass:
 
         Only the first matrix product reads ``K`` (on its contiguous layout); the others
         act on tensors ``N`` times smaller each.
+
+        Returns:
+            The ``(B, N)`` Euclidean gradients, one row per point.
         """
         batch, n = rows.shape
         partial = rows @ self._field.reshape(-1, n).T

@@ -69,6 +69,10 @@ def trace(
             (:mod:`hesskit.progress`), called after each block product: Hutchinson pushes
             all its probes through in one block, Hutch++ in two blocks.
 
+    Returns:
+        A :class:`TraceEstimate`: the estimate, its standard error (NaN where it cannot be
+        estimated from one sample), the products spent and the method.
+
     Raises:
         TypeError: if ``progress`` is not None, a bool or a callable.
         ValueError: for a bad ``method`` or a budget too small for it.
@@ -95,7 +99,11 @@ def trace(
 
 
 def _mean_and_stderr(samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sample mean and its standard error (NaN for a single sample)."""
+    """Sample mean and its standard error (NaN for a single sample).
+
+    Returns:
+        ``(mean, stderr)``, two 0-d tensors.
+    """
     mean = samples.mean()
     if samples.numel() == 1:
         return mean, torch.full_like(mean, math.nan)
@@ -105,7 +113,11 @@ def _mean_and_stderr(samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
 def _hutchinson(
     op: LinearOperator, num_matvecs: int, gen: torch.Generator, report: Callback
 ) -> TraceEstimate:
-    """Hutchinson's estimator with all Rademacher probes in one block."""
+    """Hutchinson's estimator with all Rademacher probes in one block.
+
+    Returns:
+        The :class:`TraceEstimate` of ``num_matvecs`` probes.
+    """
     probes = rademacher(op.shape[0], num_matvecs, dtype=op.dtype, device=op.device, generator=gen)
     samples = (probes * op.matmat(probes)).sum(dim=0)
     report(num_matvecs, num_matvecs)
@@ -116,7 +128,12 @@ def _hutchinson(
 def _hutchpp(
     op: LinearOperator, num_matvecs: int, gen: torch.Generator, report: Callback
 ) -> TraceEstimate:
-    """Hutch++ (Meyer et al. 2021, Algorithm 1) in two block products after the sketch."""
+    """Hutch++ (Meyer et al. 2021, Algorithm 1) in two block products after the sketch.
+
+    Returns:
+        The :class:`TraceEstimate`: ``tr(Q^T A Q)`` plus the Hutchinson estimate of the
+        deflated remainder, with the remainder's standard error.
+    """
     n, third = op.shape[0], num_matvecs // 3
     sketch = rademacher(n, third, dtype=op.dtype, device=op.device, generator=gen)
     basis, _ = torch.linalg.qr(op.matmat(sketch))

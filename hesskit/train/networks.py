@@ -197,7 +197,16 @@ def adam(
 
 
 def _options(**options: Any) -> dict[str, Any]:
-    """The validated options every trainer shares."""
+    """The validated options every trainer shares.
+
+    Returns:
+        ``lr``, ``max_steps``, ``target_loss`` and ``eval_every``, checked: ``lr`` finite and
+        > 0, ``max_steps`` >= 0, ``target_loss`` finite or None, ``eval_every`` >= 1.
+
+    Raises:
+        TypeError: if an option is not a number (an int for the counts).
+        ValueError: if an option is out of its range.
+    """
     return {
         "lr": _checks.check_positive_float("lr", options["lr"]),
         "max_steps": _checks.check_int_in_range("max_steps", options["max_steps"], low=0),
@@ -209,7 +218,12 @@ def _options(**options: Any) -> dict[str, Any]:
 
 
 def _train(model, loss_fn, data, make_optimizer, *, sampling, options) -> TrainResult:
-    """Train a copy of ``model``; ``sampling`` is None (full batch) or (batch_size, seed)."""
+    """Train a copy of ``model``; ``sampling`` is None (full batch) or (batch_size, seed).
+
+    Returns:
+        The :class:`TrainResult`: the trained copy, the evaluated losses and the updates
+        before each, the number of updates, and whether ``target_loss`` was reached.
+    """
     _checks.check_module("model", model)
     inputs, targets = _checks.check_tensor_pair("data", data)
     trained = copy.deepcopy(model)
@@ -253,7 +267,14 @@ def _batches(num_samples: int, sampling, device) -> Iterator[Any]:
 
 
 def _full_loss(objective: Objective, step_loss: torch.Tensor | None, step: int) -> float:
-    """The loss on the whole training set (the step's own loss when it is full-batch)."""
+    """The loss on the whole training set (the step's own loss when it is full-batch).
+
+    Returns:
+        The full training loss, a float.
+
+    Raises:
+        ValueError: if a batch's loss is not finite (training diverged).
+    """
     if step_loss is not None:
         return float(step_loss.detach())
     try:

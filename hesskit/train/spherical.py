@@ -1,11 +1,11 @@
-"""Gradient descent on the sphere for the spherical spin glass (Sagun et al. 2014).
+r"""Gradient descent on the sphere for the spherical spin glass (Sagun et al. 2014).
 
 Each step moves along the Riemannian gradient and retracts onto the sphere,
 
 .. math::
 
-    w \\leftarrow \\sqrt{N} \\, \\frac{w - \\eta \\, \\mathrm{grad}\\, H(w)}
-    {| w - \\eta \\, \\mathrm{grad}\\, H(w) |},
+    w \leftarrow \sqrt{N} \, \frac{w - \eta \, \mathrm{grad}\, H(w)}
+    {| w - \eta \, \mathrm{grad}\, H(w) |},
 
 the projected gradient descent that Sagun, Güney, Ben Arous and LeCun (2014,
 arXiv:1412.6615) run from random starts to find that the final energies concentrate in
@@ -120,7 +120,13 @@ def spherical_gradient_descent(
 
 
 def _energy_and_gradient(glass: SphericalSpinGlass, w: torch.Tensor):
-    """Energy per spin, Riemannian gradient and its norm per sqrt(N), from one gradient."""
+    """Energy per spin, Riemannian gradient and its norm per sqrt(N), from one gradient.
+
+    Returns:
+        ``(energy, gradient, norm)``: the energy per spin, the Riemannian gradient (the
+        Euclidean one projected on the sphere's tangent space) and its norm over
+        ``sqrt(N)``, for each point of ``w``.
+    """
     euclidean = glass.euclidean_gradient(w)
     radial = (w * euclidean).sum(-1)
     energy = radial / (glass.p * glass.num_spins)
