@@ -15,18 +15,11 @@ hesskit: the adapters only call the peers' public functions.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import sys
 
 import numpy as np
 
 from . import _workloads as w
-
-
-def require(module: str) -> None:
-    """Skip cleanly when the peer ``module`` is not importable."""
-    if importlib.util.find_spec(module) is None:
-        w.skip(f"peer {module!r} is not installed")
 
 
 def _split(vector, params):
@@ -92,7 +85,7 @@ def cached_graph_hvp(model, X, Y):
 
 def pyhessian_hvp(model, X, Y):
     """PyHessian: the first backward's graph kept (``gradsH``), one second backward each."""
-    require("pyhessian")
+    w.require("peer:pyhessian")
     import pyhessian  # noqa: F401
 
     module = sys.modules["pyhessian.hessian"]
@@ -110,7 +103,7 @@ def eigenthings_hvp(model, X, Y):
 
 def curvlinops_operator(model, X, Y):
     """curvlinops' ``HessianLinearOperator`` of the mean cross-entropy over one batch."""
-    require("curvlinops")
+    w.require("peer:curvlinops")
     from curvlinops import HessianLinearOperator
 
     loss = w.torch().nn.CrossEntropyLoss()
@@ -127,7 +120,7 @@ def curvlinops_hvp(model, X, Y):
 
 def backpack_hvp(model, X, Y):
     """BackPACK's ``hessian_vector_product`` (graph rebuilt for every product)."""
-    require("backpack")
+    w.require("peer:backpack")
     from backpack.hessianfree.hvp import hessian_vector_product
 
     model = copy.deepcopy(model)
@@ -142,7 +135,7 @@ def backpack_hvp(model, X, Y):
 
 def eigenthings_operator(model, X, Y):
     """hessian-eigenthings' ``HessianOperator`` over the one full batch, with a counter."""
-    require("hessian_eigenthings")
+    w.require("peer:eigenthings")
     import hessian_eigenthings as he
 
     op = he.HessianOperator(model, [(X, Y)], he.supervised_loss(w.loss_fn()))
@@ -260,7 +253,7 @@ def pyhessian_power(tol):
     """PyHessian's power iteration (``tol`` None: its defaults) on a copy of the model."""
 
     def run(model, X, Y, k, _tol):
-        require("pyhessian")
+        w.require("peer:pyhessian")
         t = w.torch()
         import pyhessian  # noqa: F401
 
@@ -296,19 +289,4 @@ TOP_K = {
     "peer:eigenthings-power": eigenthings_power,
     "peer:pyhessian-power-default": pyhessian_power(None),
     "peer:pyhessian-power-tol1e-6": pyhessian_power(1e-6),
-}
-
-# The package each peer needs (the torch-only baselines need none).
-REQUIRES = {
-    "peer:pyhessian": "pyhessian",
-    "peer:eigenthings": "hessian_eigenthings",
-    "peer:curvlinops": "curvlinops",
-    "peer:backpack": "backpack",
-    "peer:backpack+scipy": "backpack",
-    "peer:curvlinops+scipy": "curvlinops",
-    "peer:eigenthings-lanczos-m50": "hessian_eigenthings",
-    "peer:eigenthings-lanczos-default": "hessian_eigenthings",
-    "peer:eigenthings-power": "hessian_eigenthings",
-    "peer:pyhessian-power-default": "pyhessian",
-    "peer:pyhessian-power-tol1e-6": "pyhessian",
 }

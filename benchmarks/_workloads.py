@@ -18,7 +18,8 @@ from __future__ import annotations
 import functools
 import math
 import time
-from typing import ClassVar
+
+from . import _packages
 
 WORKLOADS = ("W1", "W2", "W3")
 SIZES = ("1e3", "1e4", "1e5", "1e6", "1e7")
@@ -43,6 +44,14 @@ def skip(reason: str):
 
     print(f"skipped: {reason}", file=sys.stderr)
     raise NotImplementedError(reason)
+
+
+def require(name: str) -> None:
+    """Skip cleanly when the package that the benchmark ``name`` needs
+    (:data:`benchmarks._packages.PACKAGES`) is not installed."""
+    package = _packages.missing(name)
+    if package is not None:
+        skip(f"{name} needs {package!r}, which is not installed")
 
 
 def skip_body(reason: str):
@@ -215,7 +224,6 @@ class W1Solvers:
     param_names = ("solver",)
     number = 1
     warmup_time = 0.0
-    REQUIRES: ClassVar[dict[str, str]] = {}
 
     def setup_cache(self):
         """The trained W1 (state dict) and its dense float64 spectrum."""
@@ -227,10 +235,7 @@ class W1Solvers:
 
     def setup_problem(self, cache, solver):
         """Skip a peer that is not installed; set the model, data and solver."""
-        if solver in self.REQUIRES:
-            from ._peers import require
-
-            require(self.REQUIRES[solver])
+        require(solver)
         self.model, self.X, self.Y = digits_problem("W1", cache["state"])
         self.solver = solver
 

@@ -17,11 +17,6 @@ SOLVERS = (
     "peer:curvlinops",
     "peer:pyhessian",
 )
-REQUIRES = {
-    "peer:eigenthings": "hessian_eigenthings",
-    "peer:curvlinops": "curvlinops",
-    "peer:pyhessian": "pyhessian",
-}
 
 
 def wasserstein_over_range(nodes, weights, spectrum) -> float:
@@ -47,7 +42,6 @@ class DensityDigits(w.W1Solvers):
 
     params = (list(SOLVERS),)
     repeat = (2, 5, 20.0)
-    REQUIRES = REQUIRES
 
     def setup(self, cache, solver):
         self.setup_problem(cache, solver)

@@ -105,8 +105,7 @@ class TopEigenvalues:
     def setup(self, cache, workload, solver):
         if (workload, solver) in SLOW:
             w.skip(f"{solver} on {workload} takes minutes on one CPU thread")
-        if solver in _peers.REQUIRES:
-            _peers.require(_peers.REQUIRES[solver])
+        w.require(solver)
         self.model, self.X, self.Y = w.digits_problem(workload, cache[workload]["state"])
         self.solver = solver
         values, self.products = self.solve()  # warm-up, and the accuracy gate

@@ -52,8 +52,7 @@ class DigitsProduct:
     setup_cache.timeout = SETUP_CACHE_TIMEOUT
 
     def setup(self, cache, workload, method):
-        if method in _peers.REQUIRES:
-            _peers.require(_peers.REQUIRES[method])
+        w.require(method)
         model, X, Y = w.digits_problem(workload, cache[workload]["state"])
         self.gradient = w.gradient_fn(model, X, Y)
         self.error = None

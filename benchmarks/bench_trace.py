@@ -18,13 +18,6 @@ SOLVERS = (
     "peer:eigenthings-hutch++",
     "peer:pyhessian-hutchinson",
 )
-REQUIRES = {
-    "peer:curvlinops-hutchinson": "curvlinops",
-    "peer:curvlinops-hutchpp": "curvlinops",
-    "peer:curvlinops-xtrace": "curvlinops",
-    "peer:eigenthings-hutch++": "hessian_eigenthings",
-    "peer:pyhessian-hutchinson": "pyhessian",
-}
 
 
 class TraceDigits(w.W1Solvers):
@@ -32,7 +25,6 @@ class TraceDigits(w.W1Solvers):
 
     params = (list(SOLVERS),)
     repeat = (3, 10, 10.0)
-    REQUIRES = REQUIRES
 
     def setup(self, cache, solver):
         self.setup_problem(cache, solver)

@@ -123,11 +123,11 @@ ADAPTERS = ["torch_func_hvp", "double_backward_hvp", *_peer_products()]
 def test_product_adapters_compute_the_hessian_product(adapter: str) -> None:
     """Every baseline's and peer's product equals hesskit's on a small tanh MLP (peers that
     are not installed are skipped, as in the suite)."""
-    from benchmarks import _peers
+    from benchmarks import _packages, _peers
 
     make = _peers.PRODUCTS.get(adapter) or getattr(_peers, adapter)
-    if adapter in _peers.REQUIRES:
-        pytest.importorskip(_peers.REQUIRES[adapter])
+    if adapter in _packages.PACKAGES:
+        pytest.importorskip(_packages.PACKAGES[adapter])
     import hesskit
 
     torch.manual_seed(0)
