@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 import hesskit
+from claims.seeds import stream
 from hesskit.landscape import LinearPath, interpolate, permute_hidden_units
 from hesskit.params import flatten_parameters
 from hesskit.problems import Problem, SphericalSpinGlass
@@ -27,25 +28,48 @@ from hesskit.train import TrainResult, gradient_descent, sgd, spherical_gradient
 
 
 @dataclass(frozen=True, eq=False)
-class BatchSwitch:
-    """Full-batch GD to a target loss, then SGD from its end point, and GD matched to SGD's loss.
+class MatchedPair:
+    """A small-batch and a large-batch solution at one training loss.
 
     Attributes:
-        large: the large-batch (full-batch GD) run.
-        small: the small-batch SGD run started at ``large.model``.
-        matched: full-batch GD continued from ``large.model`` down to ``small``'s final
-            loss: the large-batch solution at the small-batch solution's training loss.
-        theta_large: the large-batch end point, a flat float64 vector.
-        theta_small: the small-batch end point.
-        theta_matched: the matched-loss large-batch end point.
+        level: the training loss both runs were taken down to.
+        small: SGD, continued from the previous level's small-batch solution, stopped at
+            the first evaluation whose full loss is at most ``level``.
+        matched: full-batch GD, continued from the previous level's large-batch solution,
+            stopped at the first step whose loss is at most ``small``'s final loss.
+    """
+
+    level: float
+    small: TrainResult
+    matched: TrainResult
+
+    @property
+    def theta_small(self) -> torch.Tensor:
+        """The small-batch solution, a flat float64 vector."""
+        return flatten_parameters(self.small.model)
+
+    @property
+    def theta_matched(self) -> torch.Tensor:
+        """The large-batch solution at the small-batch solution's loss."""
+        return flatten_parameters(self.matched.model)
+
+
+@dataclass(frozen=True, eq=False)
+class BatchSwitch:
+    """Full-batch GD to a starting loss, then small batches and GD down to matched losses.
+
+    Attributes:
+        large: the large-batch (full-batch GD) run to the starting loss.
+        pairs: one :class:`MatchedPair` per level, in the order of descent.
     """
 
     large: TrainResult
-    small: TrainResult
-    matched: TrainResult
-    theta_large: torch.Tensor
-    theta_small: torch.Tensor
-    theta_matched: torch.Tensor
+    pairs: tuple[MatchedPair, ...]
+
+    @property
+    def theta_large(self) -> torch.Tensor:
+        """The large-batch end point, a flat float64 vector."""
+        return flatten_parameters(self.large.model)
 
     @property
     def loss_large(self) -> float:
@@ -55,12 +79,7 @@ class BatchSwitch:
     @property
     def climb(self) -> float:
         """``(max SGD loss - L_large) / L_large``: how far SGD climbs above its start."""
-        return (max(self.small.losses) - self.loss_large) / self.loss_large
-
-    @property
-    def fall(self) -> float:
-        """``L_small / L_large``: where SGD ends relative to its start (< 1: lower)."""
-        return self.small.final_loss / self.loss_large
+        return (max(self.pairs[0].small.losses) - self.loss_large) / self.loss_large
 
 
 def large_then_small_batch(
@@ -69,9 +88,9 @@ def large_then_small_batch(
     *,
     lr: float,
     target_loss: float,
-    max_large_steps: int,
+    levels: tuple[float, ...],
+    max_steps: int,
     batch_size: int,
-    small_steps: int,
     eval_every: int,
     seed: int,
 ) -> BatchSwitch:
@@ -80,23 +99,18 @@ def large_then_small_batch(
     Full-batch GD runs to ``target_loss``; :func:`switch_batch` continues from its end.
     """
     large = gradient_descent(
-        model,
-        problem.loss_fn,
-        problem.data,
-        lr=lr,
-        max_steps=max_large_steps,
-        target_loss=target_loss,
+        model, problem.loss_fn, problem.data, lr=lr, max_steps=max_steps, target_loss=target_loss
     )
-    _check_reached(large, "large-batch GD", target_loss, max_large_steps)
+    _check_reached(large, "large-batch GD", target_loss, max_steps)
     return switch_batch(
         problem,
         large,
         lr=lr,
+        levels=levels,
         batch_size=batch_size,
-        small_steps=small_steps,
         eval_every=eval_every,
         seed=seed,
-        max_matched_steps=max_large_steps,
+        max_steps=max_steps,
     )
 
 
@@ -105,38 +119,45 @@ def switch_batch(
     large: TrainResult,
     *,
     lr: float,
+    levels: tuple[float, ...],
     batch_size: int,
-    small_steps: int,
     eval_every: int,
     seed: int,
-    max_matched_steps: int,
+    max_steps: int,
 ) -> BatchSwitch:
-    """SGD for ``small_steps`` from ``large.model``, then full-batch GD matched to its loss.
+    """From ``large.model``, SGD and full-batch GD down to each of the falling ``levels``.
 
-    The matched run continues the large-batch run (same step size) until its training
-    loss is at most the SGD end point's, so the two solutions are compared at one loss.
+    Both runs continue from their own previous solution: SGD until its full loss is at most
+    the level, GD until its loss is at most SGD's, so each pair is compared at one loss
+    whatever the number of steps SGD took (with cross-entropy on separable data the loss
+    keeps falling, and a fixed step budget would set the loss, hence the scale, of every
+    comparison).
     """
-    small = sgd(
-        large.model,
-        problem.loss_fn,
-        problem.data,
-        lr=lr,
-        batch_size=batch_size,
-        max_steps=small_steps,
-        eval_every=eval_every,
-        seed=seed,
-    )
-    matched = gradient_descent(
-        large.model,
-        problem.loss_fn,
-        problem.data,
-        lr=lr,
-        max_steps=max_matched_steps,
-        target_loss=small.final_loss,
-    )
-    _check_reached(matched, "matched-loss GD", small.final_loss, max_matched_steps)
-    thetas = (flatten_parameters(r.model) for r in (large, small, matched))
-    return BatchSwitch(large, small, matched, *thetas)
+    small, matched, pairs = large, large, []
+    for index, level in enumerate(levels):
+        small = sgd(
+            small.model,
+            problem.loss_fn,
+            problem.data,
+            lr=lr,
+            batch_size=batch_size,
+            max_steps=max_steps,
+            target_loss=level,
+            eval_every=eval_every,
+            seed=stream(seed, index),
+        )
+        _check_reached(small, "small-batch SGD", level, max_steps)
+        matched = gradient_descent(
+            matched.model,
+            problem.loss_fn,
+            problem.data,
+            lr=lr,
+            max_steps=max_steps,
+            target_loss=small.final_loss,
+        )
+        _check_reached(matched, "matched-loss GD", small.final_loss, max_steps)
+        pairs.append(MatchedPair(level, small, matched))
+    return BatchSwitch(large, tuple(pairs))
 
 
 def _check_reached(run: TrainResult, name: str, target: float, max_steps: int) -> None:
@@ -170,6 +191,12 @@ def hessian_spectrum(problem: Problem, model: nn.Module) -> torch.Tensor:
         raise TypeError(msg)
     operator = hesskit.hessian(model, problem.loss_fn, problem.data)
     return torch.linalg.eigvalsh(hesskit.dense(operator))
+
+
+def top_eigenvalue(problem: Problem, model: nn.Module) -> float:
+    """The largest eigenvalue of the training loss's Hessian, by Lanczos (no dense matrix)."""
+    operator = hesskit.hessian(model, problem.loss_fn, problem.data)
+    return float(hesskit.eigsh(operator, 1, which="LA", generator=0).eigenvalues[0])
 
 
 # ---------------------------------------------------------------------------------------

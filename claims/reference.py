@@ -45,7 +45,10 @@ SAGUN2017_NEGATIVE_EIGENVALUE = Reference(
     note=(
         "the negative eigenvalues that remain at the end of training, about -7e-5 against "
         "outliers of about 8e-2 (a ratio of about 1e-3); as transcribed in the project's "
-        "shared/claims.md, not read off the paper's figure here"
+        "shared/claims.md. NOT read off the paper: on 2026-12-06 the stored copies of the "
+        "paper that could be searched gave only its abstract and introduction, and a "
+        "figure's values cannot be read from text, so the number is unverified and no "
+        "claim takes its level from it"
     ),
 )
 """Sagun et al. (2017): the size of the negative eigenvalues left at the end of training."""

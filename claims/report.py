@@ -1,14 +1,16 @@
 """What each claim records, how a test concludes from it, and the JSON report of a run.
 
-A claim test builds one :class:`ClaimRecord` -- its statistic, interval, three-way
-decision, its opposite-setting :class:`Control` s and the raw per-setting, per-seed
-numbers -- and calls :func:`conclude`. The record travels as a pytest ``user_property``
-(so it survives pytest-xdist workers); the root ``conftest.py`` prints the table at the
-end of the run and, with ``--claims-report DIR``, writes ``DIR/report.json`` in the
-schema documented in ``claims/README.md`` (:func:`write_report`).
+A claim test builds one :class:`ClaimRecord` -- its kind, statistic, interval, three-way
+decision, its controls, false targets and sanity checks (:class:`CheckResult`) and the
+raw per-setting, per-seed numbers -- through
+:meth:`claims.preregistration.Claim.record`, and calls :func:`conclude`. The record
+travels as a pytest ``user_property`` (so it survives pytest-xdist workers); the root
+``conftest.py`` prints the table at the end of the run and, with ``--claims-report
+DIR``, writes ``DIR/report.json`` in the schema documented in ``claims/README.md``
+(:func:`write_report`).
 
-Decisions are ``holds``, ``fails`` or ``undecided``: each claim states which interval
-outcomes mean which before its run. :mod:`claims.summary` merges the reports of several
+Decisions are ``holds``, ``fails`` or ``undecided``, by the rule each claim declares
+before its run. :mod:`claims.summary` merges the reports of several
 seed offsets; a claim whose decision differs between them becomes ``undecided`` there.
 """
 
@@ -27,31 +29,6 @@ from claims.seeds import PREREGISTERED_OFFSETS
 PROPERTY = "hesskit_claim"
 DECISIONS = ("holds", "fails", "undecided")
 SCHEMA_VERSION = 3
-
-
-@dataclass(frozen=True)
-class Control:
-    """An opposite setting where the claim's statistic must report the opposite.
-
-    Attributes:
-        name: the setting, in a few words (``"random labels"``).
-        statistic: what was measured there.
-        estimate: its value.
-        low: lower end of its interval (None with a p-value only).
-        high: upper end of its interval.
-        p_value: the p-value of the named test, where one was run.
-        rule: when the control counts as fired, written before the run.
-        fired: whether it fired, i.e. whether the statistic did see the opposite.
-    """
-
-    name: str
-    statistic: str
-    estimate: float
-    low: float | None
-    high: float | None
-    p_value: float | None
-    rule: str
-    fired: bool
 
 
 @dataclass(frozen=True)
@@ -124,8 +101,7 @@ class ClaimRecord:
         p_value: the p-value of the named test, or None.
         rule: the decision rule, written before the run.
         decision: ``"holds"``, ``"fails"`` or ``"undecided"``.
-        controls: the opposite-setting controls (:class:`CheckResult` for a declared
-            claim, :class:`Control` for one written before declarations).
+        controls: the opposite-setting controls (:class:`CheckResult`).
         data: raw per-setting, per-seed numbers (counts per k and seed, energies per N).
         kind: ``"evidence"`` or ``"identity"`` (:mod:`claims.preregistration`).
         expected: the decision pre-registered at the pre-registered offsets, if declared.
@@ -144,7 +120,7 @@ class ClaimRecord:
     p_value: float | None
     rule: str
     decision: str
-    controls: list[Any] = field(default_factory=list)
+    controls: list[CheckResult] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     kind: str = "evidence"
     expected: str | None = None
@@ -164,7 +140,7 @@ class ClaimRecord:
 def interval_fields(interval: Any) -> dict[str, float | None]:
     """``estimate``, ``low``, ``high`` and ``p_value`` of a :class:`claims.stats.Interval`
     (or anything with those attributes), to spread into a :class:`ClaimRecord` or
-    :class:`Control`: ``Control(name=..., **interval_fields(ratio), rule=..., fired=...)``.
+    :class:`CheckResult`.
     """
     return {
         "estimate": interval.estimate,
@@ -172,30 +148,6 @@ def interval_fields(interval: Any) -> dict[str, float | None]:
         "high": interval.high,
         "p_value": getattr(interval, "p_value", None),
     }
-
-
-def decide(holds: bool, fails: bool) -> str:
-    """``"holds"`` or ``"fails"`` when exactly one is true, else ``"undecided"``."""
-    if holds and not fails:
-        return "holds"
-    if fails and not holds:
-        return "fails"
-    return "undecided"
-
-
-def one_sided_rule(interval: Any, level: float, *, above: bool) -> dict[str, str]:
-    """``rule`` and ``decision`` of a claim that ``interval`` lies above (``above=True``)
-    or below ``level``: holds when the whole interval is on that side, fails when it is
-    whole on the other, else undecided. Spread into a :class:`ClaimRecord`:
-    ``ClaimRecord(..., **one_sided_rule(slope, 0.5, above=True), ...)``.
-    """
-    if above:
-        rule = f"holds: lower end > {level}; fails: upper end < {level}; else undecided"
-        decision = decide(holds=interval.low > level, fails=interval.high < level)
-    else:
-        rule = f"holds: upper end < {level}; fails: lower end > {level}; else undecided"
-        decision = decide(holds=interval.high < level, fails=interval.low > level)
-    return {"rule": rule, "decision": decision}
 
 
 def record_claim(record_property, record: ClaimRecord) -> None:
@@ -252,11 +204,7 @@ def _unmet(record: ClaimRecord) -> list[str]:
     if record.kind == "evidence":
         if not record.controls:
             problems.append("no opposite-setting control")
-        silent = [
-            c.name
-            for c in record.controls
-            if not getattr(c, "passed", None) and not getattr(c, "fired", None)
-        ]
+        silent = [c.name for c in record.controls if not c.passed]
         if silent:
             problems.append(f"control(s) did not fire: {', '.join(silent)}")
         if record.expected is not None and not record.false_targets:
@@ -288,7 +236,7 @@ def format_table(records: list[dict[str, Any]]) -> list[str]:
         kind = r.get("kind", "evidence")
         lines[-1] += "" if kind == "evidence" else f" ({kind}: not counted)"
         for c in r["controls"]:
-            state = "fired" if c.get("passed", c.get("fired")) else "DID NOT FIRE"
+            state = "fired" if c["passed"] else "DID NOT FIRE"
             lines.append(f"    control {c['name']}: {format_interval(c)} ({state})")
         for t in r.get("false_targets", []):
             state = "rejected" if t["passed"] else "ACCEPTED"

@@ -13,8 +13,8 @@ Two views of a trained network's Hessian:
 - :func:`top_spectrum`: the top eigenpairs by Lanczos (:func:`hesskit.eigsh`, float64,
   exact to round-off against dense ``eigh`` on these sizes) with the class-mean and
   cluster-mean gradients, and the outlier count of every rule of
-  :mod:`hesskit.spectrum` (the pre-registered rule of each claim decides; every rule is
-  recorded).
+  :mod:`hesskit.spectrum` (:func:`outlier_counts`; the pre-registered rule of each claim
+  decides; every rule is recorded).
 - :func:`dense_spectrum`: every eigenvalue of the dense float64 Hessian, for statistics
   that compare eigenvalues against zero.
 """
@@ -77,9 +77,7 @@ class TopSpectrum:
     Attributes:
         run: the run.
         eigenvalues: the top eigenvalues, float64, descending.
-        counts: the count of every rule, by rule name (``hesskit.spectrum.count_outliers``
-            with the class-mean gradients), plus ``"cluster_mean_subspace"``, the same
-            subspace rule with the gradients grouped by cluster instead of class.
+        counts: the count of every rule, by rule name (:func:`outlier_counts`).
         num_params: the number of parameters.
         final_loss: the training loss where the spectrum was taken.
         reached_target: whether training reached the target loss.
@@ -170,49 +168,99 @@ def trained(run: Run) -> tuple[Problem, TrainResult, torch.Tensor]:
 
 
 @functools.cache
-def top_spectrum(run: Run, num_eigenpairs: int) -> TopSpectrum:
-    """The top ``num_eigenpairs`` Hessian eigenpairs of ``run`` and every rule's count."""
+def top_spectrum(run: Run, num_eigenpairs: int, *, gauss_newton: bool = False) -> TopSpectrum:
+    """The top ``num_eigenpairs`` Hessian eigenpairs of ``run`` and every rule's count
+    (with ``gauss_newton``, :func:`outlier_counts` checks the count on ``G`` too)."""
     problem, result, clusters = trained(run)
-    model = result.model
-    operator = hesskit.hessian(model, problem.loss_fn, problem.data, method="cached_graph")
-    top = hesskit.eigsh(operator, num_eigenpairs, generator=run.seed)
-    if not top.converged:
-        msg = f"Lanczos did not converge on {problem.name} ({top.num_matvecs} products)"
-        raise RuntimeError(msg)
-    by_class = spectrum.class_mean_gradients(model, problem.loss_fn, problem.data)
-    by_cluster = spectrum.class_mean_gradients(
-        model, problem.loss_fn, problem.data, groups=clusters
-    )
-    counts = spectrum.count_outliers(
-        top.eigenvalues,
-        eigenvectors=top.eigenvectors,
-        class_means=by_class.loss_means,
-        fraction=SUBSPACE_FRACTION,
-    )
-    counts["cluster_mean_subspace"] = spectrum.class_mean_subspace(
-        top.eigenvectors, by_cluster.loss_means, fraction=SUBSPACE_FRACTION
+    eigenvalues, counts, num_params = outlier_counts(
+        result.model,
+        problem,
+        num_eigenpairs,
+        seed=run.seed,
+        clusters=clusters,
+        gauss_newton=gauss_newton,
     )
     return TopSpectrum(
         run=run,
-        eigenvalues=top.eigenvalues.double().cpu().numpy(),
+        eigenvalues=eigenvalues,
         counts=counts,
-        num_params=operator.shape[0],
+        num_params=num_params,
         final_loss=result.final_loss,
         reached_target=result.reached_target,
         num_steps=result.num_steps,
     )
 
 
+def outlier_counts(
+    model: torch.nn.Module,
+    problem: Problem,
+    num_eigenpairs: int,
+    *,
+    seed: int,
+    clusters: torch.Tensor | None = None,
+    gauss_newton: bool = False,
+) -> tuple[np.ndarray, dict[str, spectrum.OutlierCount], int]:
+    """The top Hessian eigenvalues of a trained ``model``, the count of every rule, and
+    the number of parameters.
+
+    The counts: :func:`hesskit.spectrum.count_outliers` with the class-mean gradients,
+    ``"edge_gap"`` and ``"agreed_count"`` (:func:`hesskit.spectrum.agreed_count`, with the
+    Gauss-Newton matrix's top eigenvalues when ``gauss_newton``), and, given
+    ``clusters``, ``"cluster_mean_subspace"`` (the subspace rule with the gradients grouped
+    by cluster instead of class).
+    """
+    operator = hesskit.hessian(model, problem.loss_fn, problem.data, method="cached_graph")
+    top = _top_eigenpairs(operator, num_eigenpairs, seed, problem.name)
+    by_class = spectrum.class_mean_gradients(model, problem.loss_fn, problem.data)
+    counts = spectrum.count_outliers(
+        top.eigenvalues,
+        eigenvectors=top.eigenvectors,
+        class_means=by_class.loss_means,
+        fraction=SUBSPACE_FRACTION,
+    )
+    counts["edge_gap"] = spectrum.edge_gap(top.eigenvalues)
+    gn = None
+    if gauss_newton:
+        ggn = hesskit.ggn(model, problem.loss_fn, problem.data)
+        gn = _top_eigenpairs(ggn, num_eigenpairs, seed, problem.name).eigenvalues
+        counts["edge_gap_gauss_newton"] = spectrum.edge_gap(gn)
+    counts["agreed_count"] = spectrum.agreed_count(
+        top.eigenvalues,
+        eigenvectors=top.eigenvectors,
+        class_means=by_class.loss_means,
+        gauss_newton=gn,
+    )
+    if clusters is not None:
+        by_cluster = spectrum.class_mean_gradients(
+            model, problem.loss_fn, problem.data, groups=clusters
+        )
+        counts["cluster_mean_subspace"] = spectrum.class_mean_subspace(
+            top.eigenvectors, by_cluster.loss_means, fraction=SUBSPACE_FRACTION
+        )
+    return top.eigenvalues.double().cpu().numpy(), counts, operator.shape[0]
+
+
+def _top_eigenpairs(operator, num_eigenpairs: int, seed: int, name: str) -> hesskit.EigenResult:
+    top = hesskit.eigsh(operator, num_eigenpairs, generator=seed)
+    if not top.converged:
+        msg = f"Lanczos did not converge on {name} ({top.num_matvecs} products)"
+        raise RuntimeError(msg)
+    return top
+
+
 def top_sweep(
-    runs: dict[int, list[Run]], num_eigenpairs: int | None = None
+    runs: dict[int, list[Run]], num_eigenpairs: int | None = None, *, gauss_newton: bool = False
 ) -> dict[int, list[TopSpectrum]]:
     """``{setting: [TopSpectrum per seed]}`` of a sweep; every run must reach its target loss.
 
     ``num_eigenpairs`` None computes ``3 * num_classes + 10`` per run: room for three
-    times the expected count.
+    times the expected count. ``gauss_newton``: as in :func:`top_spectrum`.
     """
     spectra = {
-        setting: [top_spectrum(run, num_eigenpairs or 3 * run.num_classes + 10) for run in row]
+        setting: [
+            top_spectrum(run, num_eigenpairs or 3 * run.num_classes + 10, gauss_newton=gauss_newton)
+            for run in row
+        ]
         for setting, row in runs.items()
     }
     missed = [s.run for row in spectra.values() for s in row if not s.reached_target]

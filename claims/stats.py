@@ -429,16 +429,6 @@ def power_by_setting(
     return {"settings": per, "seeds_needed": max(p["seeds_needed"] for p in per.values())}
 
 
-def require_power(analysis: dict[str, Any], seeds_used: int) -> dict[str, Any]:
-    """``analysis`` (from :func:`power_by_setting`) if ``seeds_used`` suffice; else fail
-    the running test: an underpowered design decides nothing."""
-    if analysis["seeds_needed"] > seeds_used:
-        import pytest
-
-        pytest.fail(f"the design is underpowered: {analysis}")
-    return analysis
-
-
 @dataclass(frozen=True)
 class SeedDraw:
     """The claim seeds a :class:`SequentialDesign` drew, and whether they are enough."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 import hesskit
+from hesskit.problems import Problem
 
 
 def top_eigenpairs(
@@ -47,3 +48,18 @@ def overlap(a: torch.Tensor, b: torch.Tensor) -> float:
     """``||A^T B||_F^2 / dim(A)`` for orthonormal bases: the mean squared cosine of the
     principal angles; 1 for equal subspaces, about ``dim / n`` for random ones."""
     return float((a.T @ b).square().sum() / a.shape[1])
+
+
+def hessian_top(
+    problem: Problem,
+    model: torch.nn.Module,
+    k: int,
+    *,
+    seed: int,
+    v0: torch.Tensor | None = None,
+) -> hesskit.EigenResult:
+    """The top-``k`` eigenpairs of the Hessian of ``problem``'s full training loss at
+    ``model`` (:func:`top_eigenpairs`, Lanczos seeded by ``seed``, started at ``v0`` if
+    given): the top subspace of the gradient-subspace claims (gurari2018, song2025)."""
+    operator = hesskit.hessian(model, problem.loss_fn, problem.data)
+    return top_eigenpairs(operator, k, seed=seed, v0=v0)

@@ -94,7 +94,7 @@ def markdown_table(reports: list[dict[str, Any]], kind: str | None = None) -> li
         cells.append(f"**{record['decision']}**")
         controls = [
             f"{c['name']}{'' if c['low'] is not None else ', ' + c.get('statistic', '')}: "
-            f"{_text(c)} ({'fired' if _passed(c) else 'did not fire'})"
+            f"{_text(c)} ({'fired' if c['passed'] else 'did not fire'})"
             for c in record["controls"]
         ]
         cells.append("; ".join(controls))
@@ -153,7 +153,7 @@ def results_page(reports: list[dict[str, Any]]) -> str:
             )
         for title, key, good, bad in _CHECKS:
             for check in record.get(key, []):
-                state = good if _passed(check) else bad
+                state = good if check["passed"] else bad
                 lines.append(
                     f"- {title} {check['name']} ({check.get('setting', check.get('statistic'))})"
                     f": {_text(check)}, {state}; rule: {check['rule']}"
@@ -167,11 +167,6 @@ _CHECKS = (
     ("sanity check", "sanity_checks", "passed", "FAILED"),
 )
 """The checks a record carries: title, field, and the words for passed and not."""
-
-
-def _passed(check: dict[str, Any]) -> bool:
-    """A control's outcome: ``passed`` (declared claims) or ``fired`` (earlier records)."""
-    return bool(check["passed"] if "passed" in check else check["fired"])
 
 
 BEGIN, END = "<!-- claims-table:begin -->", "<!-- claims-table:end -->"
@@ -195,7 +190,7 @@ def _digest(record: dict[str, Any]) -> dict[str, Any]:
         "high": record["high"],
         "decision": record["decision"],
         "text": _text(record),
-        "controls_fired": {c["name"]: _passed(c) for c in record["controls"]},
+        "controls_fired": {c["name"]: c["passed"] for c in record["controls"]},
         "sensitivity": record.get("data", {}).get("sensitivity"),
     }
 

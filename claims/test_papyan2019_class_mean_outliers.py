@@ -8,209 +8,98 @@ Conjecture:
     eigenvalues.
 
 Paper:
-    Papyan (2019), *Measurements of Three-Level Hierarchical Structure in the Outliers in
-    the Spectrum of Deepnet Hessians*, ICML 2019, arXiv:1901.08244 (G as a second moment of
-    gradients whose class means carry the outliers; the principal subspace approximated by
-    averaging); Papyan (2020), *Traces of Class/Cross-Class Structure Pervade Deep Learning
-    Spectra*, JMLR 21, arXiv:2008.11865 (the class/cross-class decomposition). The issue's
-    pilot (issue 15, item 2): overlap 0.96-0.999 against 2e-4 to 3e-3 for a random
-    C-dimensional subspace. The papers' text was not available offline, so no section is
-    cited: the decomposition below is derived from the definitions the abstracts state (G
-    a second moment of gradients, influenced by their class means), and its balanced-class
-    ``G_1 = (C-1)/C sum_c d_c d_c^T`` agrees with a public reference implementation of the
-    decomposition.
+    ``papyan2019`` (G as a second moment of gradients whose class means carry the
+    outliers) and its sequel, Papyan (2020), arXiv:2008.11865 (the class/cross-class
+    decomposition). The papers' text was not available offline, so no section is cited:
+    the decomposition below is derived from the definitions the abstracts state, and its
+    balanced-class ``G_1 = (C-1)/C sum_c d_c d_c^T`` agrees with a public reference
+    implementation of the decomposition.
 
 Setup (:data:`SETUPS`):
-    *mixture*: the Gaussian mixtures of :mod:`claims.spectra` (Sagun et al. 2017's setup):
-    ``C = 5`` clusters of 100 samples in 100 dimensions, the ``100-30-30-5`` ReLU network
-    (4,115 parameters), full-batch GD (step 0.05) to the training loss 0.01. *digits*: all
-    1,797 standardised scikit-learn digits (``C = 10``, :func:`hesskit.problems.digits`),
-    the library's ``W2`` network (``64-128-128-10`` ReLU, 26,122 parameters,
-    :func:`hesskit.problems.digits_architecture`), float64, full-batch GD (step 0.2) to
-    the same training loss 0.01; the data are fixed, the seed draws the initialisation.
-    Top eigenpairs of the Hessian and of G by Lanczos (:func:`hesskit.eigsh`, float64).
-    Papyan's networks were deep convolutional nets (VGG, ResNet) trained with SGD to zero
-    training error on MNIST- and CIFAR-like data (as recalled, not re-read here); the quick
-    profile keeps ReLU networks and full-batch GD on data a CPU affords. The full
-    profile (not yet run: no GPU lent) takes ``C = 10`` clusters and the ``W3`` CNN on
-    digits (GD step 0.05: loss 0.049 after 300 steps on a CPU check, still falling), with
-    more seeds.
+    *Mixture* (the claims): the Gaussian mixtures of :mod:`claims.spectra` (Sagun et al.
+    2017's setup), ``C = 5`` clusters of 100 samples in 100 dimensions, the ``100-30-30-5``
+    ReLU network, full-batch GD (step 0.05) to the training loss 0.01. *Digits* (an
+    opposite control): all 1,797 standardised scikit-learn digits (``C = 10``), the
+    library's ``W2`` network (``64-128-128-10`` ReLU), float64, full-batch GD (step 0.2)
+    to the same loss; the seed draws the initialisation. Top eigenpairs of the Hessian and
+    of G by Lanczos (float64). Papyan's networks were deep CNNs trained with SGD; the
+    quick profile keeps ReLU networks and full-batch GD on data a CPU affords. The full
+    profile (not yet run) takes ``C = 10`` clusters and the ``W3`` CNN on digits.
 
 Definitions:
-    *Overlap.* ``V``: the top-``C`` eigenvectors (orthonormal, ``n x C``); ``Q``: an
-    orthonormal basis of the span of the C class-mean per-sample loss gradients
-    ``g_c = mean_{i in c} grad l_i`` (:func:`hesskit.spectrum.class_mean_gradients`,
-    ``loss_means``, in the Hessian's flat layout). The overlap is the mean squared cosine
-    of the C principal angles, ``||V^T Q||_F^2 / C``: 1 when the subspaces coincide, ``C/n``
-    on average for a random subspace, and unweighted, so a class mean of small norm counts
-    as much as a large one (the energy-weighted share ``||V^T M||^2 / ||M||^2`` of the
-    counting rule :func:`hesskit.spectrum.class_mean_subspace` is recorded too).
+    *Overlap.* ``V``: the top-``C`` eigenvectors (orthonormal); ``Q``: an orthonormal
+    basis of the span of the C class-mean per-sample loss gradients
+    (:func:`hesskit.spectrum.class_mean_gradients`). The overlap ``||V^T Q||_F^2 / C`` is
+    the mean squared cosine of the C principal angles: 1 when the subspaces coincide,
+    ``C/n`` for a random subspace, unweighted (a class mean of small norm counts as much
+    as a large one).
 
     *Gram eigenvalues (derived from Papyan's definitions).* With ``p_i`` the softmax of
-    sample ``i``, ``J_i`` its logit Jacobian and ``diag(p) - p p^T = sum_c' p_c' (e_c' -
-    p)(e_c' - p)^T``, ``G = (1/N) sum_i sum_c' d_ic' d_ic'^T`` with ``d_ic' = sqrt(p_ic')
-    J_i^T (e_c' - p_i)``: G is a second moment, not a covariance. Group the samples by
-    class (``N_c``, ``pi_c = N_c / N``) and let ``d_cc' = mean_{i in c} d_ic'``; then ``G =
-    sum_c pi_c sum_c' d_cc' d_cc'^T + W`` (``W``: the within-class second moment, PSD).
-    Papyan's class means are ``d_c = (1/(C-1)) sum_{c' != c} d_cc'``; with ``u_cc' =
-    d_cc' - d_c`` (which sum to 0 over ``c' != c``), ``sum_{c' != c} d_cc' d_cc'^T = (C-1)
-    d_c d_c^T + sum_{c' != c} u_cc' u_cc'^T``, so ``G = G_1 + G_0 + G_2 + W`` with ``G_1 =
-    (C-1) sum_c pi_c d_c d_c^T`` (``(C-1)/C sum_c d_c d_c^T`` for balanced classes),
-    ``G_0 = sum_c pi_c d_cc d_cc^T`` and ``G_2 = sum_c pi_c sum_{c' != c} u_cc' u_cc'^T``,
-    all PSD. The nonzero eigenvalues of ``G_1`` are those of the C x C Gram matrix ``(C-1)
-    Pi^(1/2) D^T D Pi^(1/2)`` (``D = [d_1 .. d_C]``); since ``G_1 <= G``, ``lambda_j(G_1)
-    <= lambda_j(G)`` for every j (Weyl), and the conjecture is that ``G_1`` carries the
-    top-C eigenvalues: ``lambda_j(G_1) ~ lambda_j(G) ~ lambda_j(H)``. The identity is
-    checked in the test where it is exact (:func:`_check_decomposition`): one sample of
-    each class ``c`` repeated ``c + 1`` times, so that ``W = 0`` and the shares ``pi_c``
-    differ: ``G = G_1 + G_0 + G_2`` against :func:`hesskit.ggn` on random vectors (the
-    ``(C-1)`` factor, the ``pi`` weights, the layout), and the top-C eigenvalues of the
-    n x n ``G_1`` (Lanczos) against the C x C Gram's. The library's
-    ``loss_means`` are not these ``d_c``: near a fit ``g_c ~ -mean_i sum_c' p_ic' J_i^T
-    (e_c' - e_c)`` weighs by ``p`` where ``d_c`` weighs by ``sqrt(p)``, and the Gram ``Pi^(1/2)
-    M^T M Pi^(1/2)`` of the ``g_c`` is the between-class part of the gradient second
-    moment ``(1/N) sum_i g_i g_i^T``, which is smaller than G by a factor of the order of
-    the loss; its ratio to the Hessian's top-C is recorded (``data``), not decided on.
+    sample ``i`` and ``J_i`` its logit Jacobian, ``G = (1/N) sum_i sum_c' d_ic' d_ic'^T``
+    with ``d_ic' = sqrt(p_ic') J_i^T (e_c' - p_i)``. Group the samples by class (shares
+    ``pi_c``), let ``d_cc' = mean_{i in c} d_ic'`` and Papyan's class means ``d_c =
+    (1/(C-1)) sum_{c' != c} d_cc'``; then ``G = G_1 + G_0 + G_2 + W``, all PSD, with ``G_1
+    = (C-1) sum_c pi_c d_c d_c^T``, ``G_0 = sum_c pi_c d_cc d_cc^T``, ``G_2`` the spread
+    of the ``d_cc'`` about ``d_c`` and ``W`` the within-class second moment. The nonzero
+    eigenvalues of ``G_1`` are those of the C x C Gram ``(C-1) Pi^(1/2) D^T D Pi^(1/2)``;
+    since ``G_1 <= G``, ``lambda_j(G_1) <= lambda_j(G)`` (Weyl). The decomposition is
+    checked where it is exact (:func:`_check_decomposition`: one sample of each class
+    ``c`` repeated ``c + 1`` times, so ``W = 0`` and the shares differ).
 
-Statistics and decision rules (fixed after the pilot seeds, before the claim seeds ran;
-95% intervals; one claim per setting and statistic):
-    1. The outliers live in the class-mean span (``papyan2019.class_means.subspace.<setting>``).
-       Per run, the smaller of the Hessian's and G's overlap; mean over seeds with its
-       t-interval (:func:`claims.stats.t_interval`). **Holds** if the lower end is above
-       :data:`OVERLAP_LEVEL` = 0.9 (the subspaces nearly coincide: a mean principal angle
-       below about 18 degrees); **fails** if the upper end is below 0.9; else undecided.
-    2. The Gram eigenvalues are the outliers (``papyan2019.class_means.gram.<setting>``).
-       Per run and operator (H, G), the geometric mean over ``j = 1..C`` of ``lambda_j(G_1)
-       / lambda_j(operator)``; geometric mean over seeds with the t-interval of the mean log
-       (:func:`claims.stats.geometric_mean_interval`). **Holds** if both intervals lie
-       inside :data:`GRAM_BAND` = [1/2, 2] (within a factor of 2); **fails** if one lies
-       entirely outside; else undecided. The record's estimate is the Hessian's.
+Claims, statistics and rules (:data:`CLAIMS`; 95% intervals):
+    1. ``papyan2019.class_means.subspace``: per run the smaller of H's and G's overlap;
+       t-interval of the mean over seeds. Holds above :data:`OVERLAP_LEVEL` = 0.9 (a mean
+       principal angle below about 18 degrees).
+    2. ``papyan2019.class_means.gram``: per run the geometric mean over ``j <= C`` of
+       ``lambda_j(G_1) / lambda_j(H)``; geometric mean over seeds with the t-interval of
+       the mean log. Holds inside :data:`GRAM_BAND` = [1/2, 2]. G's ratio is recorded.
 
-    Described, not decided (``data["premise"]``, both claims): the Hessian's outlier gap
-    ``lambda_C / lambda_{C+1}`` per run, and a statistic that does not depend on a cut
-    at C, the share of the class-mean span in the top-2C eigenspace, ``||V_2C^T Q||_F^2
-    / C`` (t-interval). The decided statistics presuppose C separated outliers; where the
-    gap is about 1 (digits) the top-C subspace is ill-defined and a verdict on it is a
-    verdict on this setting (GD-trained MLPs), which the digits records' claim text says.
+Opposite controls (each can fail): random labels (networks trained on permuted labels:
+no class structure), random equal-size groups of the same networks (the labels
+permuted; not forced: random groups of a few hundred samples keep a share of the mean
+gradient's direction), and digits with the W2 MLP, whose Hessian has no outlier gap at
+rank C (``lambda_C / lambda_C+1`` near 1): the conjecture's premise, C separated
+outliers, is absent there, so its top-C subspace is the edge of the bulk and need not be
+the class means' (a verdict on digits would be a verdict on an ill-defined subspace, so
+digits is a control, not a claim). False targets: for 1, coincidence to round-off (level
+0.999) and the next C eigenvectors (ranks C+1..2C) as the outlier subspace; for 2, G_1
+as the whole outlier (band [0.95, 1.05]) and the Gram of the library's loss-gradient class
+means (the between-class part of the gradient's second moment, smaller than G by about
+the loss). Sanity checks (cannot fail): a random C-dimensional subspace (overlap about
+``C/n``); the decomposition's exactness; ``lambda_j(G_1) <= lambda_j(G)``.
 
-Opposite-setting controls (each must fire):
-    - Random labels (mixture): networks trained to the same loss on permuted labels, their
-      own (random) classes. No class structure: overlap upper end below 0.9 for both
-      operators (1); Gram ratio upper ends below 1/2 (2).
-    - Random equal-size groups (both settings): the same trained networks, the class means
-      of random groups of the data (the labels permuted: the class sizes kept). Same rules.
-      Not forced: random groups of a few hundred samples keep a share of the mean
-      gradient's direction (0.3-0.5 measured), so the control could come near the level.
-
-Sanity checks (cannot fail, ``data["sanity_checks"]``, not controls): the overlap of the
-top-C eigenspace with a random C-dimensional subspace (about ``C/n`` ~ 1e-3, against a
-level of 0.9); the decomposition's exactness above (relative errors).
-
-Power analysis (run first in each test on pilot seeds, shifted like every seed list;
-``data["power"]``): the pilot's per-seed statistics (overlaps for 1, log ratios per
-operator for 2) give ``sd`` and the distance of their mean from the threshold (0.9; the
-nearest edge of ``log [1/2, 2]``); the seeds needed for power 0.9
+Power design: the pilot seeds' per-seed statistics (overlaps; log ratios against the
+nearest band edge) give the seeds needed for power 0.9
 (:func:`claims.stats.power_by_setting`, a pilot without spread sized with the round-off
-:data:`RESOLUTION` = 1e-6) must not exceed the claim seeds, else the test fails
-(:func:`claims.stats.require_power`). Three pilot seeds per setting.
-
-Design history (said here, not hidden): pilots on seeds 0-2 (never the claim seeds) before
-the rules were written. Mixture: overlap 0.975-0.99, random groups 0.46, random labels
-0.06-0.11, random subspace 1e-3; Gram ratio 0.67-0.75 (G), 0.70-0.85 (H). Digits W2:
-overlap 0.757-0.762 with GD at steps 0.1, 0.2 and 0.4 alike, but 0.864-0.867 with
-full-batch Adam (step 1e-3) to the same loss, and 0.70-0.77 for a 64-32-32-10 ReLU MLP;
-Gram ratio 0.005-0.09 (geometric means) for every optimiser, loss (1e-2 to 1e-4) and
-network tried. The level 0.9 was chosen over 0.8 because the issue's conjecture is
-near-coincidence (0.96-0.999) and because at 0.8 the digits verdict would be the
-optimiser's (Adam above, GD below); GD was kept for digits because it is the mixtures'
-protocol. A 25k-parameter CNN (``W3``) took 50 s per Lanczos run on the CPU and moved to
-the full profile. So the level 0.9 was chosen with pilot knowledge of digits, and the
-digits verdict is for full-batch GD-trained MLPs only (in the records' claim text).
-
-Review fixes (2026-12-01, after the results below had been measured once; the rules, the
-level and the claim seeds are unchanged): the random subspace moved from the controls to
-the sanity checks (it cannot fail); the random groups and the random subspace are now
-drawn from independent :func:`claims.seeds.stream` roles of the seed (they were ``seed +
-104_729`` and ``seed + 130_363``), so the group control's draws are new on the same
-networks; the digits pilot has three seeds (0-2; it had two); the decomposition check
-now covers the ``(C-1)`` factor and unequal ``pi`` (it checked only ``d_cc'`` and the
-layout); the outlier gap and the cut-free top-2C share are recorded; :data:`EXPECTED` is
-keyed by profile and the full profile marked unmeasured. Both offsets were re-run.
-
-Result (quick profile, offsets 0 / 1, re-run after the review fixes; 57 / 64 s of CPU,
-user + sys, on one thread):
-    1. Mixture -- **holds at both**: overlap 0.982 [0.973, 0.991] / 0.981 [0.974, 0.987]
-       (per eigenvector ``||Q^T v_j||^2`` 0.945-0.997; outlier gap lambda_5 / lambda_6
-       1.58-2.28 / 1.68-2.48); the energy share is 0.974-0.987, Papyan's ``d_c`` span
-       gives 0.96-0.99 with G, and the cut-free share of the class-mean span in the top
-       10 is 0.998 [0.997, 0.998] / 0.997 [0.996, 0.998]. Controls fired at both: random
-       labels 0.095 [0.072, 0.118] / 0.127 [0.082, 0.172], random groups 0.50 [0.46,
-       0.54] / 0.53 [0.47, 0.59]. Sanity: a random subspace 1.0e-3 / 1.1e-3 (``C/n`` =
-       1.2e-3). Pilot: sd 0.007, 2 seeds needed, 5 run; minimal detectable distance from
-       0.9 at 5 seeds 0.013 / 0.014.
-    1. Digits -- **fails at both** (GD-trained W2 MLP, no outlier gap): overlap 0.776
-       [0.715, 0.836] / 0.779 [0.732, 0.827]. The first 8 Hessian eigenvectors lie in the
-       class-mean span (``||Q^T v_j||^2`` 0.81-0.99 but one 0.25), the 9th and 10th
-       mostly outside; the energy share is 0.95-0.96; and the spectrum has no gap at rank
-       10 (lambda_10 / lambda_11 1.06-1.10 / 1.03-1.16, figure ``papyan2019_gram_digits``):
-       there are no 10 separated outliers here. Cut-free: the top 20 hold 0.854 [0.851,
-       0.858] / 0.856 [0.854, 0.857] of the class-mean span (below the mixture's 0.997
-       even with twice the eigenvectors). Control fired: random groups 0.32 [0.19, 0.45] /
-       0.31 [0.30, 0.32]. Sanity: a random subspace 3.6e-4 / 3.5e-4. Pilot (3 seeds): sd
-       0.003 / 0.016, 2 / 3 seeds needed, 3 run (minimal detectable distance 0.011 /
-       0.057).
-    2. Mixture -- **holds at both**: ``lambda_j(G_1) / lambda_j(H)`` 0.868 [0.802, 0.940] /
-       0.834 [0.790, 0.881]; with G 0.787 [0.731, 0.846] / 0.759 [0.722, 0.797] (at most 1,
-       as the decomposition requires; the rest is ``G_0 + G_2 + W``). Controls fired at
-       both: random labels 0.098 [0.080, 0.120] / 0.105 [0.094, 0.116], random groups
-       0.037 / 0.038. The Gram of the library's loss means is 0.0102-0.0107 of the
-       Hessian's top-C: the training loss (0.01), as derived above. Pilot: sd of the log
-       ratio 0.05-0.07, 3 seeds needed, 5 run (minimal detectable log distance 0.09-0.14).
-       Sanity: the decomposition's relative error 4e-15 / 1e-14, the Gram against the
-       n x n ``G_1`` 5e-16 / 8e-16.
-    2. Digits -- **fails at both**: 0.053 [0.052, 0.054] / 0.052 [0.050, 0.054] (H and G
-       alike): ``G_1`` holds about 5% of each top eigenvalue; the rest of G, ``G_0 +
-       G_2 + W`` (not separated here), dominates on this data and network (pilots: 0.5-9% for
-       every optimiser, loss and MLP tried). Control fired: random groups 0.0023 / 0.0022.
-       The Gram of the loss means is 0.004 of the Hessian's top-C. Pilot (3 seeds): 2
-       seeds needed, 3 run. Sanity: decomposition errors 1e-15.
-    Taken together: where the data are clustered (the mixtures) Papyan's picture holds
-    quantitatively; on digits with GD-trained MLPs the top eigenvectors still lean on the
-    class means (8 of 10 in the span, 95% of the class means' energy in the top 10, 85%
-    of the span in the top 20) but there are no C separated outliers, and neither the
-    whole top-C subspace nor the eigenvalues are the class means'. Papyan's nets were
-    deep CNNs trained far longer; the full profile's CNN is the next test of that. Its
-    decisions are not measured: :data:`EXPECTED` marks the full profile unmeasured (one
-    full mixture pilot run at C = 10, seed 0, on the CPU: overlap 0.93, Gram ratio 0.52 /
-    0.49 for H / G, near the band's edge).
+:data:`RESOLUTION`); a :class:`claims.stats.SequentialDesign` draws that many claim seeds
+in order from a reserve, up to its cap, beyond which the claim is undecided
+(``data["power"]``). The level 0.9 was set with pilot knowledge of digits (see
+``claims/HISTORY.md``): the decisions at half and twice the level are in
+``data["sensitivity"]``.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 import hesskit
 from claims import spectra as sp
 from claims import stats
 from claims.figures import pyplot, save_figure
-from claims.report import ClaimRecord, Control, conclude, decide, interval_fields, one_sided_rule
+from claims.preregistration import Claim, Control, FalseTarget, Rule, Sanity
+from claims.report import ClaimRecord, conclude, interval_fields
 from claims.seeds import fresh, stream
 from claims.subspaces import captured, orthonormal_basis, overlap, random_subspace, top_eigenpairs
 from hesskit import spectrum
 from hesskit.problems import Problem, digits, digits_architecture
 from hesskit.train import gradient_descent
 
-PAPER = (
-    "Papyan (2019), arXiv:1901.08244 (ICML 2019); Papyan (2020), arXiv:2008.11865 "
-    "(JMLR 21), the class/cross-class decomposition of the Gauss-Newton matrix"
-)
 OVERLAP_LEVEL = 0.9
 """The mean squared cosine of the principal angles above which the subspaces coincide."""
 GRAM_BAND = (0.5, 2.0)
@@ -221,7 +110,90 @@ RESOLUTION = 1e-6
 spread a pilot without any is sized with (:func:`claims.stats.seeds_for_mean_interval`)."""
 GROUPS_ROLE, SUBSPACE_ROLE = 1, 2
 """The :func:`claims.seeds.stream` roles of a run's random groups and random subspace."""
-SETTINGS = ("mixture", "digits")
+
+_NO_GAP = (
+    "digits with the W2 MLP trained by full-batch GD: no outlier gap at rank C "
+    "(lambda_C / lambda_C+1 near 1), the premise of C separated outliers absent"
+)
+_RANDOM_LABELS = "random labels: networks trained on permuted labels (no class structure)"
+_RANDOM_GROUPS = "random equal-size groups of the same networks' data (labels permuted)"
+
+CLAIMS = (
+    Claim(
+        id="papyan2019.class_means.subspace",
+        conjecture="the top-C Hessian (and G) eigenspace is the span of the C class-mean "
+        "gradients (Gaussian mixtures, C separated outliers)",
+        paper="papyan2019",
+        section="the outliers and the class means; Papyan (2020), arXiv:2008.11865",
+        kind="evidence",
+        statistic="overlap ||V^T Q||^2 / C of the top-C eigenspace with the class-mean span, "
+        "the smaller of H's and G's (mean over seeds)",
+        rule=Rule("above", OVERLAP_LEVEL),
+        expected="holds",
+        controls=(
+            Control("random labels", _RANDOM_LABELS, Rule("below", OVERLAP_LEVEL)),
+            Control("random groups", _RANDOM_GROUPS, Rule("below", OVERLAP_LEVEL)),
+            Control("digits, no outlier gap", _NO_GAP, Rule("below", OVERLAP_LEVEL)),
+        ),
+        false_targets=(
+            FalseTarget("round-off", "coincidence to round-off (level 0.999)", level=0.999),
+            FalseTarget(
+                "next C eigenvectors",
+                "the eigenvectors of ranks C+1..2C as the outlier subspace",
+            ),
+        ),
+        sanity_checks=(
+            Sanity(
+                "random subspace",
+                "a random C-dim subspace overlaps about C/n (largest over runs)",
+                Rule("below", 0.1),
+            ),
+        ),
+    ),
+    Claim(
+        id="papyan2019.class_means.gram",
+        conjecture="the Gram eigenvalues of Papyan's class means, (C-1) Pi^(1/2) D^T D "
+        "Pi^(1/2), are the top-C Hessian eigenvalues within a factor of 2 (Gaussian mixtures)",
+        paper="papyan2019",
+        section="the class/cross-class decomposition; Papyan (2020), arXiv:2008.11865",
+        kind="evidence",
+        statistic="lambda_j(G_1) / lambda_j(H), geometric mean over j <= C and seeds",
+        rule=Rule("inside", GRAM_BAND),
+        expected="holds",
+        controls=(
+            Control("random labels", _RANDOM_LABELS, Rule("below", GRAM_BAND[0])),
+            Control("random groups", _RANDOM_GROUPS, Rule("below", GRAM_BAND[0])),
+            Control("digits, no outlier gap", _NO_GAP, Rule("below", GRAM_BAND[0])),
+        ),
+        false_targets=(
+            FalseTarget(
+                "G_1 is all", "G_1 alone as the outliers (band [0.95, 1.05])", (0.95, 1.05)
+            ),
+            FalseTarget(
+                "loss-gradient means",
+                "the Gram of the class means of the per-sample loss gradients",
+            ),
+        ),
+        sanity_checks=(
+            Sanity(
+                "decomposition",
+                "G = G_1 + G_0 + G_2 where W = 0 (relative error)",
+                Rule("below", 1e-8),
+            ),
+            Sanity(
+                "Gram vs n x n G_1",
+                "the C x C Gram's eigenvalues are the n x n G_1's (relative error)",
+                Rule("below", 1e-6),
+            ),
+            Sanity(
+                "G_1 <= G",
+                "lambda_j(G_1) <= lambda_j(G) (Weyl): the largest per-run G ratio",
+                Rule("below", 1.0 + 1e-6),
+            ),
+        ),
+    ),
+)
+SUBSPACE, GRAM = CLAIMS
 
 
 @dataclass(frozen=True)
@@ -242,35 +214,31 @@ Case = sp.Run | DigitsRun
 
 @dataclass(frozen=True)
 class Setup:
-    """One profile's pre-registered networks and seeds."""
+    """One profile's pre-registered networks, seeds and sequential design."""
 
     num_clusters: int
     width: int
-    mixture_seeds: tuple[int, ...]
-    mixture_pilot_seeds: tuple[int, ...]
+    pilot_seeds: tuple[int, ...]
+    reserve: tuple[int, ...]
+    """The claim seeds, drawn in order by :attr:`design`."""
+    design: stats.SequentialDesign
     architecture: str
     digits_lr: float
     digits_seeds: tuple[int, ...]
-    digits_pilot_seeds: tuple[int, ...]
+    """The digits control's seeds."""
 
-    def seeds(self, setting: str, offset: int, *, pilot: bool = False) -> tuple[int, ...]:
-        """The claim (or pilot) seeds of ``setting`` at seed offset ``offset``."""
-        if setting == "mixture":
-            seeds = self.mixture_pilot_seeds if pilot else self.mixture_seeds
-        else:
-            seeds = self.digits_pilot_seeds if pilot else self.digits_seeds
-        return fresh(seeds, offset)
+    def mixture(self, seed: int, device: str, *, random_labels: bool = False) -> sp.Run:
+        """The cache key of one network trained on the seeded mixture."""
+        return sp.Run(
+            num_clusters=self.num_clusters,
+            width=self.width,
+            seed=seed,
+            random_labels=random_labels,
+            device=device,
+        )
 
-    def case(self, setting: str, seed: int, device: str, *, random_labels: bool = False) -> Case:
-        """The cache key of one trained network of ``setting``."""
-        if setting == "mixture":
-            return sp.Run(
-                num_clusters=self.num_clusters,
-                width=self.width,
-                seed=seed,
-                random_labels=random_labels,
-                device=device,
-            )
+    def digits(self, seed: int, device: str) -> DigitsRun:
+        """The cache key of one network trained on digits."""
         return DigitsRun(self.architecture, seed, self.digits_lr, device=device)
 
 
@@ -278,41 +246,24 @@ SETUPS = {
     "quick": Setup(
         num_clusters=5,
         width=30,
-        mixture_seeds=(10, 11, 12, 13, 14),
-        mixture_pilot_seeds=(0, 1, 2),
+        pilot_seeds=(20, 21, 22),
+        reserve=tuple(range(30, 40)),
+        design=stats.SequentialDesign(minimum=5, cap=10),
         architecture="W2",
         digits_lr=0.2,
-        digits_seeds=(10, 11, 12),
-        digits_pilot_seeds=(0, 1, 2),
+        digits_seeds=(40, 41, 42),
     ),
     "full": Setup(
         num_clusters=10,
         width=30,
-        mixture_seeds=tuple(range(10, 17)),
-        mixture_pilot_seeds=(0, 1, 2),
+        pilot_seeds=(20, 21, 22),
+        reserve=tuple(range(30, 45)),
+        design=stats.SequentialDesign(minimum=7, cap=15),
         architecture="W3",
         digits_lr=0.05,
-        digits_seeds=tuple(range(10, 15)),
-        digits_pilot_seeds=(0, 1, 2),
+        digits_seeds=(40, 41, 42, 43, 44),
     ),
 }
-
-EXPECTED: dict[str, dict[str, dict[str, str]] | None] = {
-    "quick": {
-        "subspace": {"mixture": "holds", "digits": "fails"},
-        "gram": {"mixture": "holds", "digits": "fails"},
-    },
-    "full": None,
-}
-"""The decisions measured at offsets 0 and 1 per profile (the Result above); a change fails
-the test. The full profile is unmeasured (``None``): its run records the decision it
-measures (a strict xfail unless it holds) until that is written here."""
-
-
-def _expected(profile: str, claim: str, setting: str, decision: str) -> str:
-    """The measured decision of ``claim`` on ``setting``; ``decision`` where unmeasured."""
-    measured = EXPECTED[profile]
-    return decision if measured is None else measured[claim][setting]
 
 
 # ---------------------------------------------------------------------------------------
@@ -421,6 +372,12 @@ class Measurement:
         c = self.num_classes
         return float(self.hessian_top[c - 1] / self.hessian_top[c])
 
+    @property
+    def next_c_overlap(self) -> float:
+        """The overlap of the eigenvectors of ranks ``C+1..2C`` with the class-mean span (a
+        false target: the wrong C eigenvectors)."""
+        return self.span_in_top_2c - self.overlap["hessian"]
+
     def subspace(
         self, which: str = "overlap", side: Callable[[Iterable[float]], float] = min
     ) -> float:
@@ -433,6 +390,13 @@ class Measurement:
         top = self.hessian_top if operator == "hessian" else self.ggn_top
         c = self.num_classes
         return float(np.exp(np.mean(np.log(gram[:c] / top[:c]))))
+
+    @property
+    def loss_mean_ratio(self) -> float:
+        """Geometric mean over the top C of the loss-gradient means' Gram eigenvalues over
+        the Hessian's (a false target of the Gram claim)."""
+        c = self.num_classes
+        return float(np.exp(np.mean(np.log(self.loss_mean_gram[:c] / self.hessian_top[:c]))))
 
     def summary(self) -> dict[str, object]:
         """Per-run numbers for a report's ``data``."""
@@ -454,9 +418,7 @@ class Measurement:
             "group_gram_G1": self.group_gram.tolist(),
             "gram_ratio": {op: self.gram_ratio(op) for op in ("hessian", "ggn")},
             "loss_mean_gram": self.loss_mean_gram.tolist(),
-            "loss_mean_gram_ratio_hessian": float(
-                np.exp(np.mean(np.log(self.loss_mean_gram[:c] / self.hessian_top[:c])))
-            ),
+            "loss_mean_gram_ratio_hessian": self.loss_mean_ratio,
         }
 
 
@@ -563,34 +525,61 @@ def _check_decomposition(case: Case) -> dict[str, float]:
 # the claims
 
 
-CLAIM = {
-    "subspace": "the top-C Hessian (and G) eigenspace is the span of the C class-mean gradients",
-    "gram": "the Gram eigenvalues of Papyan's class means, (C-1) Pi^(1/2) D^T D Pi^(1/2), "
-    "are the top-C eigenvalues",
-}
+def _claim_runs(
+    setup: Setup,
+    seed_offset: int,
+    device: str,
+    statistic: Callable[[Measurement], float],
+    level: Callable[[float], float],
+) -> tuple[list[Measurement], stats.SeedDraw, dict]:
+    """The mixture runs of the claim seeds the sequential design draws.
 
-
-def _claim_text(claim: str, setting: str, runs: list[Measurement]) -> str:
-    """The claim, with the premise of the digits verdict: GD-trained MLPs, and the gap."""
-    if setting == "mixture":
-        return CLAIM[claim]
-    gaps = [m.gap for m in runs]
-    return (
-        f"{CLAIM[claim]} -- digits: full-batch GD-trained ReLU MLPs, whose Hessian has no "
-        f"outlier gap at rank C (lambda_C / lambda_C+1 {min(gaps):.2f}-{max(gaps):.2f}), so "
-        "the top-C subspace is ill-defined and the verdict is for this setting only"
+    The pilot seeds' ``statistic`` against ``level(pilot mean)`` (the rule's level, or the
+    nearest band edge) gives the seeds needed for power :data:`POWER`; the design draws
+    them in order from the reserve, up to its cap.
+    """
+    pilot = [
+        statistic(measure(setup.mixture(s, device))) for s in fresh(setup.pilot_seeds, seed_offset)
+    ]
+    threshold = level(float(np.mean(pilot)))
+    power = stats.power_by_setting(
+        {"mixture": pilot},
+        {"mixture": threshold},
+        setup.design.cap,
+        power=POWER,
+        resolution=RESOLUTION,
     )
+    draw = setup.design.draw(fresh(setup.reserve, seed_offset), power["seeds_needed"])
+    return [measure(setup.mixture(s, device)) for s in draw.seeds], draw, power
 
 
-def _subspace_control(name: str, values: list[float]) -> Control:
-    interval = stats.t_interval(values)
-    return Control(
-        name=name,
-        statistic="overlap ||V^T Q||^2 / C, the larger of H's and G's (mean over seeds)",
-        **interval_fields(interval),
-        rule=f"fires if the upper end is below {OVERLAP_LEVEL}",
-        fired=interval.high < OVERLAP_LEVEL,
-    )
+def _control_runs(
+    setup: Setup, draw: stats.SeedDraw, seed_offset: int, device: str
+) -> dict[str, list[Measurement]]:
+    """The networks of the random-label and the digits controls."""
+    digits_seeds = fresh(setup.digits_seeds, seed_offset)
+    return {
+        "random labels": [
+            measure(setup.mixture(s, device, random_labels=True)) for s in draw.seeds
+        ],
+        "digits": [measure(setup.digits(s, device)) for s in digits_seeds],
+    }
+
+
+def _controls(
+    runs: list[Measurement],
+    control_runs: dict[str, list[Measurement]],
+    summarise: Callable[[list[float]], stats.Interval],
+    statistic: Callable[[Measurement], float],
+    groups: Callable[[Measurement], float],
+) -> dict[str, stats.Interval]:
+    """The three opposite controls' intervals: ``statistic`` on the random-label and the
+    digits networks, ``groups`` (the random groups' version) on the claim's networks."""
+    return {
+        "random labels": summarise([statistic(m) for m in control_runs["random labels"]]),
+        "random groups": summarise([groups(m) for m in runs]),
+        "digits, no outlier gap": summarise([statistic(m) for m in control_runs["digits"]]),
+    }
 
 
 def _premise(runs: list[Measurement]) -> dict[str, object]:
@@ -606,191 +595,140 @@ def _premise(runs: list[Measurement]) -> dict[str, object]:
     }
 
 
-@pytest.mark.parametrize("setting", SETTINGS)
-def test_outliers_live_in_the_class_mean_span(
-    setting: str,
-    setup: Setup,
-    profile: str,
-    seed_offset: int,
-    device: str,
-    record_property: Callable,
-    report_dir: Path | None,
-) -> None:
-    pilot = [
-        measure(setup.case(setting, s, device)).subspace()
-        for s in setup.seeds(setting, seed_offset, pilot=True)
-    ]
-    seeds = setup.seeds(setting, seed_offset)
-    power = stats.power_by_setting(
-        {setting: pilot}, {setting: OVERLAP_LEVEL}, len(seeds), power=POWER, resolution=RESOLUTION
-    )
-    stats.require_power(power, len(seeds))
-    runs = [measure(setup.case(setting, s, device)) for s in seeds]
-    values = [m.subspace() for m in runs]
-    overlap_interval = stats.t_interval(values)
-    controls = [
-        _subspace_control(
-            "random equal-size groups (labels permuted)",
-            [m.subspace("group_overlap", max) for m in runs],
-        ),
-    ]
-    c = runs[0].num_classes
-    random = [m.subspace("random_overlap", max) for m in runs]
-    data = {
-        "power": power,
-        "seeds": list(seeds),
-        "premise": _premise(runs),
-        "sanity_checks": {
-            "a random C-dimensional subspace (overlap about C/n: cannot reach the level)": {
-                **interval_fields(stats.t_interval(random)),
-                "C_over_n": c / runs[0].num_params,
-                "per_seed": random,
-            },
+def _data(
+    draw: stats.SeedDraw, power: dict, runs: list[Measurement], controls: dict
+) -> dict[str, object]:
+    """The numbers behind a record: the design, the runs and the controls' runs."""
+    return {
+        "power": {**power, "seeds_drawn": len(draw.seeds)},
+        "seeds": list(draw.seeds),
+        "premise": {"mixture": _premise(runs), "digits": _premise(controls["digits"])},
+        "runs": [m.summary() for m in runs],
+        **{
+            f"{name.replace(' ', '_')}_runs": [m.summary() for m in rows]
+            for name, rows in controls.items()
         },
-        "runs": [m.summary() for m in runs],
     }
-    if setting == "mixture":
-        shuffled = [measure(setup.case(setting, s, device, random_labels=True)) for s in seeds]
-        controls.insert(
-            0,
-            _subspace_control(
-                "random labels (trained on permuted labels)",
-                [m.subspace(side=max) for m in shuffled],
-            ),
-        )
-        data["random_label_runs"] = [m.summary() for m in shuffled]
-    record = ClaimRecord(
-        id=f"papyan2019.class_means.subspace.{setting}",
-        claim=_claim_text("subspace", setting, runs),
-        paper=PAPER,
-        statistic="overlap ||V^T Q||^2 / C of the top-C eigenspace with the class-mean span, "
-        "the smaller of H's and G's (mean over seeds)",
-        **interval_fields(overlap_interval),
-        **one_sided_rule(overlap_interval, OVERLAP_LEVEL, above=True),
-        controls=controls,
-        data=data,
-    )
-    if report_dir is not None:
-        _draw_overlaps(setting, record, report_dir)
-    conclude(
-        record_property,
-        record,
-        expected=_expected(profile, "subspace", setting, record.decision),
-        why=f"overlaps {np.round(values, 3).tolist()} (see the module docstring)",
-    )
 
 
-def _ratio_interval(
-    runs: list[Measurement], operator: str, *, groups: bool = False
-) -> stats.Interval:
-    return stats.geometric_mean_interval([m.gram_ratio(operator, groups=groups) for m in runs])
+def _largest_overlap(m: Measurement) -> float:
+    return m.subspace(side=max)
 
 
-def _gram_control(name: str, runs: list[Measurement], *, groups: bool) -> Control:
-    intervals = {op: _ratio_interval(runs, op, groups=groups) for op in ("hessian", "ggn")}
-    operator = max(intervals, key=lambda op: intervals[op].high)
-    worst = intervals[operator]
-    return Control(
-        name=name,
-        statistic=f"lambda_j(G_1) / lambda_j({'H' if operator == 'hessian' else 'G'}), "
-        "geometric mean over j <= C and seeds (of H and G, the larger upper end)",
-        **interval_fields(worst),
-        rule=f"fires if both upper ends are below {GRAM_BAND[0]}",
-        fired=worst.high < GRAM_BAND[0],
-    )
+def _largest_group_overlap(m: Measurement) -> float:
+    return m.subspace("group_overlap", max)
 
 
-@pytest.mark.parametrize("setting", SETTINGS)
-def test_class_mean_gram_gives_the_outliers(
-    setting: str,
+def test_outliers_live_in_the_class_mean_span(
     setup: Setup,
-    profile: str,
     seed_offset: int,
     device: str,
     record_property: Callable,
     report_dir: Path | None,
 ) -> None:
-    pilot_seeds = setup.seeds(setting, seed_offset, pilot=True)
-    errors = _check_decomposition(setup.case(setting, pilot_seeds[0], device))
-    assert errors["ggn_identity"] < 1e-8, f"Papyan's decomposition is not exact: {errors}"
-    assert errors["gram_vs_n_by_n_G1"] < 1e-6, f"the Gram misses G_1's eigenvalues: {errors}"
-    pilot = [measure(setup.case(setting, s, device)) for s in pilot_seeds]
-    seeds = setup.seeds(setting, seed_offset)
-    band = np.log(GRAM_BAND)
-    logs = {op: np.log([m.gram_ratio(op) for m in pilot]) for op in ("hessian", "ggn")}
-    nearest = {
-        op: float(min(band, key=lambda edge: abs(edge - values.mean())))
-        for op, values in logs.items()
-    }
-    power = stats.power_by_setting(
-        {op: values.tolist() for op, values in logs.items()},
-        nearest,
-        len(seeds),
-        power=POWER,
-        resolution=RESOLUTION,
+    runs, draw, power = _claim_runs(
+        setup, seed_offset, device, Measurement.subspace, lambda _: OVERLAP_LEVEL
     )
-    stats.require_power(power, len(seeds))
-    runs = [measure(setup.case(setting, s, device)) for s in seeds]
-    intervals = {op: _ratio_interval(runs, op) for op in ("hessian", "ggn")}
-    inside = all(GRAM_BAND[0] <= i.low and i.high <= GRAM_BAND[1] for i in intervals.values())
-    outside = any(i.high < GRAM_BAND[0] or i.low > GRAM_BAND[1] for i in intervals.values())
-    decision = decide(holds=inside, fails=outside)
-    controls = [_gram_control("random equal-size groups (labels permuted)", runs, groups=True)]
-    data = {
-        "power": power,
-        "seeds": list(seeds),
-        "premise": _premise(runs),
-        "sanity_checks": {"decomposition_relative_errors": errors},
-        "ggn_interval": interval_fields(intervals["ggn"]),
-        "runs": [m.summary() for m in runs],
-    }
-    if setting == "mixture":
-        shuffled = [measure(setup.case(setting, s, device, random_labels=True)) for s in seeds]
-        controls.insert(
-            0, _gram_control("random labels (trained on permuted labels)", shuffled, groups=False)
-        )
-        data["random_label_runs"] = [m.summary() for m in shuffled]
-    record = ClaimRecord(
-        id=f"papyan2019.class_means.gram.{setting}",
-        claim=_claim_text("gram", setting, runs),
-        paper=PAPER,
-        statistic="lambda_j(G_1) / lambda_j(H), geometric mean over j <= C and seeds (G's "
-        "ratio in data)",
-        **interval_fields(intervals["hessian"]),
-        rule=f"holds: H's and G's intervals inside {list(GRAM_BAND)}; fails: one entirely "
-        "outside; else undecided",
-        decision=decision,
+    control_runs = _control_runs(setup, draw, seed_offset, device)
+    controls = _controls(
+        runs, control_runs, stats.t_interval, _largest_overlap, _largest_group_overlap
+    )
+    every = runs + control_runs["digits"]
+    record = SUBSPACE.record(
+        stats.t_interval([m.subspace() for m in runs]),
         controls=controls,
-        data=data,
+        false_targets={
+            "round-off": None,
+            "next C eigenvectors": stats.t_interval([m.next_c_overlap for m in runs]),
+        },
+        sanity_checks={"random subspace": max(m.subspace("random_overlap", max) for m in every)},
+        data=_data(draw, power, runs, control_runs),
+        unpowered=draw.unpowered,
     )
     if report_dir is not None:
-        _draw_gram(setting, runs[0], report_dir)
-    ratios = {op: round(i.estimate, 3) for op, i in intervals.items()}
-    conclude(
-        record_property,
-        record,
-        expected=_expected(profile, "gram", setting, decision),
-        why=f"ratios {ratios} (see the module docstring)",
+        _draw_overlaps(record, report_dir)
+    conclude(record_property, record, seed_offset=seed_offset)
+
+
+def _log_ratio(m: Measurement) -> float:
+    return float(np.log(m.gram_ratio("hessian")))
+
+
+def _nearest_edge(mean_log: float) -> float:
+    """The edge of ``log GRAM_BAND`` nearest a pilot's mean log ratio."""
+    return float(min(np.log(GRAM_BAND), key=lambda edge: abs(edge - mean_log)))
+
+
+def _gram_interval(
+    runs: Sequence[Measurement], ratio: Callable[[Measurement], float]
+) -> stats.Interval:
+    return stats.geometric_mean_interval([ratio(m) for m in runs])
+
+
+def _hessian_ratio(m: Measurement) -> float:
+    return m.gram_ratio("hessian")
+
+
+def test_class_mean_gram_gives_the_outliers(
+    setup: Setup,
+    seed_offset: int,
+    device: str,
+    record_property: Callable,
+    report_dir: Path | None,
+) -> None:
+    errors = _check_decomposition(setup.mixture(fresh(setup.pilot_seeds, seed_offset)[0], device))
+    runs, draw, power = _claim_runs(setup, seed_offset, device, _log_ratio, _nearest_edge)
+    control_runs = _control_runs(setup, draw, seed_offset, device)
+    controls = _controls(
+        runs,
+        control_runs,
+        stats.geometric_mean_interval,
+        _hessian_ratio,
+        lambda m: m.gram_ratio("hessian", groups=True),
     )
+    data = _data(draw, power, runs, control_runs)
+    data["ggn_interval"] = interval_fields(_gram_interval(runs, lambda m: m.gram_ratio("ggn")))
+    record = GRAM.record(
+        _gram_interval(runs, _hessian_ratio),
+        controls=controls,
+        false_targets={
+            "G_1 is all": None,
+            "loss-gradient means": _gram_interval(runs, lambda m: m.loss_mean_ratio),
+        },
+        sanity_checks={
+            "decomposition": errors["ggn_identity"],
+            "Gram vs n x n G_1": errors["gram_vs_n_by_n_G1"],
+            "G_1 <= G": max(m.gram_ratio("ggn") for m in runs),
+        },
+        data=data,
+        unpowered=draw.unpowered,
+    )
+    if report_dir is not None:
+        _draw_gram("mixture", runs[0], report_dir)
+        _draw_gram("digits", control_runs["digits"][0], report_dir)
+    conclude(record_property, record, seed_offset=seed_offset)
 
 
 # ---------------------------------------------------------------------------------------
 # figures
 
 
-def _draw_overlaps(setting: str, record: ClaimRecord, report_dir: Path) -> None:
+def _draw_overlaps(record: ClaimRecord, report_dir: Path) -> None:
     """Per seed: the class-mean overlap and the controls' (log scale), the level dotted."""
     plt = pyplot()
     figure, ax = plt.subplots(figsize=(5.5, 3.4))
-    rows = [("class means", [r["overlap"] for r in record.data["runs"]])]
-    rows.append(("random groups", [r["group_overlap"] for r in record.data["runs"]]))
-    rows.append(("random subspace", [r["random_overlap"] for r in record.data["runs"]]))
-    if "random_label_runs" in record.data:
-        rows.append(("random labels", [r["overlap"] for r in record.data["random_label_runs"]]))
+    runs = record.data["runs"]
+    rows = [
+        ("class means", [r["overlap"] for r in runs]),
+        ("random groups", [r["group_overlap"] for r in runs]),
+        ("random subspace", [r["random_overlap"] for r in runs]),
+        ("random labels", [r["overlap"] for r in record.data["random_labels_runs"]]),
+        ("digits (no gap)", [r["overlap"] for r in record.data["digits_runs"]]),
+    ]
     for x, (name, values) in enumerate(rows):
-        for offset, op in ((-0.1, "hessian"), (0.1, "ggn")):
+        for shift, op in ((-0.1, "hessian"), (0.1, "ggn")):
             ax.scatter(
-                [x + offset] * len(values),
+                [x + shift] * len(values),
                 [v[op] for v in values],
                 marker="o" if op == "hessian" else "x",
                 color=f"C{x}",
@@ -798,11 +736,11 @@ def _draw_overlaps(setting: str, record: ClaimRecord, report_dir: Path) -> None:
             )
     ax.axhline(OVERLAP_LEVEL, color="k", ls=":", lw=1)
     ax.set_yscale("log")
-    ax.set_xticks(range(len(rows)), [name for name, _ in rows], fontsize=8)
+    ax.set_xticks(range(len(rows)), [name for name, _ in rows], fontsize=7)
     ax.set_ylabel("||V_top^T Q||^2 / C")
     ax.legend(fontsize=6, ncol=2)
-    ax.set_title(f"papyan2019: top-C eigenspace vs class-mean span ({setting})", fontsize=8)
-    save_figure(figure, report_dir, f"papyan2019_subspace_{setting}")
+    ax.set_title("papyan2019: top-C eigenspace vs class-mean span", fontsize=8)
+    save_figure(figure, report_dir, "papyan2019_subspace")
 
 
 def _draw_gram(setting: str, run: Measurement, report_dir: Path) -> None:

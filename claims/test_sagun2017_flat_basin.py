@@ -2,108 +2,75 @@
 
 Conjecture:
     Large-batch training reaches a solution; small batches continued from it first climb,
-    then fall, as if into another basin; yet the straight segment between the two end
-    points has no barrier, the Hessian at both ends is highly singular, and the
-    large-batch solution is the sharper one: ``lambda_1(large) > lambda_1(small)``.
+    then fall, as if into another basin; yet the straight segment between the two
+    solutions has no barrier, the Hessian at both ends is highly singular, and the
+    large-batch solution is the sharper one.
 
 Paper:
-    Sagun, Evci, Güney, Dauphin, Bottou (2017), *Empirical Analysis of the Hessian of
-    Over-Parametrized Neural Networks*, arXiv:1706.04454, section 4.1 (large batch, then
+    ``sagun2017`` (:data:`claims.preregistration.PAPERS`), section 4.1 (large batch, then
     small batch; the interpolation between the two solutions; the top eigenvalue of each).
     The singular Hessian is the bulk at zero of section 3.
 
 Setup (:data:`SETUPS`):
     ``k = 4`` Gaussian clusters (cluster std 1, means at norm 3, inputs standardised
-    globally; one data set per seed offset), the paper's ReLU ``d-30-30-k`` softmax network
-    (ReLU, as in the paper: a tanh pilot had only 0.40-0.44 of its eigenvalues near zero,
-    ReLU 0.66-0.74). Per seed: full-batch GD (lr 0.5) to a training loss of 0.05
-    (``theta_L``); SGD with batch 8 at the same step for ``small_steps`` from there
-    (``theta_S``); and GD continued from ``theta_L`` down to ``L(theta_S)`` (``theta_M``,
-    the large-batch solution at the small-batch loss). Dense float64 Hessians; segments at
-    21 points. Full profile: the paper's ``100-30-30-4`` network on 400 samples (4,084
-    parameters; the section 3.1 input dimension at this claim's separation 3), 9 claim
-    seeds -- not yet run (meant for one H100).
-    Quick profile: input dimension 20 and 200 samples (1,684 parameters, dense spectra in
-    a second). The hidden widths are the paper's, and the over-parametrisation that makes
-    the Hessian singular is kept: parameters over the Gauss-Newton rank bound ``n (k - 1)``
-    are 1,684 / 600 = 2.8 here and 4,084 / 1,200 = 3.4 in the full profile.
+    globally; one data set per seed offset) and the paper's ReLU ``d-30-30-k`` softmax
+    network. Per seed: full-batch GD (lr 0.5) to a training loss of 0.05 (``theta_L``);
+    from there SGD with batch 8 at the same step down to each matched loss of
+    :data:`LEVELS` in turn (``theta_S(l)``, stopped at the first evaluation at or below
+    ``l``), and GD continued from ``theta_L`` down to the loss of ``theta_S(l)``
+    (``theta_M(l)``, the large-batch solution at the small-batch loss). Comparing at
+    matched losses makes every statistic independent of how long SGD ran: with
+    cross-entropy on separable data the loss keeps falling, and a fixed step budget would
+    set the scale of every comparison. Segments at 21 points; dense float64 Hessians.
+    Quick profile: input dimension 20, 200 samples, 1,684 parameters. Full profile: the
+    paper's ``100-30-30-4`` network on 400 samples (4,084 parameters; not yet run).
 
-Statistics and decision rules (fixed before the claim seeds ran; 95% intervals):
-    Barriers are ``b = B / max(L(a), L(b))``: the largest excess of the segment's loss
-    over the chord (:class:`hesskit.landscape.LinearPath`) relative to the higher end.
-    1. ``no_barrier`` (the paper's pair ``theta_L -> theta_S``): BCa bootstrap interval of
-       the mean of ``b``. Holds if its upper end is below ``tau = 0.1``; fails if its lower
-       end is above ``tau``; otherwise undecided. Also asserted (the setup): SGD climbs
-       above ``L(theta_L)`` and ends below it on every seed.
-    2. ``no_barrier_matched`` (``theta_M -> theta_S``, both ends at one loss): the same
-       rule on the geometric mean of ``b`` (t-interval of the mean log; ``b`` below
-       ``1e-6`` counts as ``1e-6``), because the pilot's matched barriers spanned two
-       orders of magnitude (0.48-166), where a mean would need 33 seeds.
-    3. ``singular``: ``f = min`` over ``theta_L, theta_S, theta_M`` of the fraction of
-       eigenvalues with ``|lambda| <= 1e-3 max|lambda|``
-       (:func:`hesskit.spectrum.near_zero_fraction`). Holds if the lower end of the
-       bootstrap interval of the mean of ``f`` exceeds 0.5 ("most eigenvalues"); fails if
-       its upper end is below 0.5; otherwise undecided.
-    4. ``sharpness`` at matched loss: the geometric mean over seeds of
-       ``lambda_1(theta_M) / lambda_1(theta_S)`` with the t-interval of the mean log.
-       Holds if the lower end exceeds ``rho = 1.5`` (large batch sharper by half, well
-       clear of the pilot's spread); fails if the upper end is below ``rho``; otherwise
-       undecided. The unmatched ratio ``lambda_1(theta_L) / lambda_1(theta_S)`` (mostly the
-       loss gap: all eigenvalues shrink with the loss) is recorded, not decided.
+Statistics and decision rules (95% intervals; ``l* =`` :data:`DECIDED_LEVEL`):
+    The log-barrier of a segment is ``beta = max_t [log L(t) - ((1 - t) log L(0) + t log
+    L(1))]``: the largest rise of the loss above the geometric interpolation of its end
+    losses, in log-loss, so it is free of the loss's scale (at matched ends it is the log
+    of the peak over the end loss). ``beta = log 2``: the loss along the segment at most
+    doubles.
+    1. ``no_barrier_matched``: the mean over seeds of ``beta(theta_M(l*) -> theta_S(l*))``
+       (BCa bootstrap). Holds if the interval lies below ``log 2``, fails if above. ``l* =
+       1e-3``: the solutions of the conjecture are trained ones (50 times below the switch
+       loss), and 1e-3 is reached by every run within the quick budget; 1e-2 and 1e-4 are
+       reported with the trend (slope of ``beta`` on ``log10 l``) in ``data["levels"]``,
+       and so is the paper's unmatched pair ``theta_L -> theta_S(l*)``, whose flat segment
+       is what the paper shows: there the chord falls from the 50 times higher
+       large-batch loss.
+    2. ``singular`` (an identity): the mean over seeds of the smaller near-zero fraction
+       (:func:`hesskit.spectrum.near_zero_fraction`) at ``theta_M(l*)`` and
+       ``theta_S(l*)``, above 0.5.
+    3. ``sharpness``: the geometric mean over seeds of ``lambda_1(theta_M(l*)) /
+       lambda_1(theta_S(l*))`` (t-interval of the mean log). Holds if above 1.5 (large
+       batch sharper by half), fails if below.
 
-Opposite-setting controls (the same statistic must see the opposite; "fired" as stated):
-    Barriers (claims 1 and 2): independently initialised solutions -- ``theta_L`` (claim
-    1) or ``theta_M`` (claim 2) of seed ``r`` against ``theta_S`` of seed ``r + 1`` -- and
-    ``theta_L`` (``theta_M``) against a copy with its hidden units permuted (the same
-    function elsewhere). Fired if the interval's lower end is above ``tau``.
-    Singular: an under-parametrised network (hidden 8-8: 276 parameters < 600; full
-    profile 916 < 1,200) under the same protocol. Fired if the interval's upper end is
-    below 0.5. (Hidden 4-4 was the first choice; at offset 1 one seed's GD stuck at loss
-    0.19, so the width was raised before any decision was read.)
-    Sharpness: the continuation with a batch of half the data (100 of 200; the SGD noise
-    scale ``lr / B`` 12.5 times smaller) in place of batch 8, matched the same way. The
+Opposite-setting controls (:data:`CLAIMS`; each can fail):
+    Barrier: independently initialised solutions (``theta_M(l*)`` of seed ``r`` against
+    ``theta_S(l*)`` of seed ``r + 1``) and ``theta_M(l*)`` against a copy with its hidden
+    units permuted (the same function in another basin): fired if their interval lies
+    above ``log 2``. Sharpness: the continuation with a batch of half the data (the SGD
+    noise scale ``lr / B`` 12.5 times smaller, no climb) matched the same way: the
     conjecture ties the flatter solution to small-batch noise, so the order should
-    vanish. Fired if the interval's upper end is below ``rho``.
+    vanish; nothing forces the ratio there to 1 (its runs take their own path), so a
+    sharpness order made by the matching itself would show there. Fired if below 1.5.
 
-Power analysis (pilot seeds 0-2 on data seed 100, claim seeds 10-18 on data seed 0, all
-    shifted by the offset; :func:`test_pilot_power` re-runs the pilot every time):
-    For every statistic and control, the pilot's sd and its distance from the threshold
-    (on the rule's scale) give :func:`claims.stats.seeds_for_mean_interval` (power 0.9);
-    the claim runs at least ``MIN_SEEDS = 6`` (a BCa interval needs a few) and at least the
-    largest requirement. At offset 0 the pilot asked for 9 seeds (the matched barrier: sd
-    of log b 3.1, distance 3.9; every other statistic 2-5), so 9 claim seeds; the minimal
-    detectable distance at 9 seeds (:func:`claims.stats.min_detectable_margin`, in every
-    record's ``data["power"]``) is 3.8 in log b (a factor 45 from tau), 0.03 in the
-    singular fraction (pilot distance 0.086), 0.07 in log ratio (pilot 0.81), 3.3 for the
-    independent-init barrier (pilot 6.1). Offline pilot before the rules (seeds 0-1):
-    barrier ``theta_L -> theta_S`` 0 on both; ``theta_M -> theta_S`` 0.005-0.008 absolute
-    at end losses of 9e-5; ratio at matched loss 4.9-6.5, but 1.02-1.03 with batch 100 and
-    1.09-1.17 with batch 8 at lr 0.05 (neither climbs: the order goes with the climb), which
-    fixed the control and ``rho``; fraction near zero 0.66-0.80 (without standardisation).
+False targets: the barrier rule at a strict level (a rise of 1% at most), and the
+    sharpness rule at an order of magnitude: neither may hold.
 
-Result (quick profile, 9 seeds, offsets 0 / 1, from the suite's reports; the seeds of
-    offset 1 are those of ``SEED_STRIDE = 10^9``):
-    1. No barrier -- holds at both: 0 [0, 0] / 0 [0, 0] (the segment lies below the chord
-       on every seed). Controls fired: independent inits 7.2 [6.1, 8.5] / 7.6 [6.1, 9.9],
-       permuted copies 10.5 [9.8, 11.0] / 11.2 [10.1, 12.3].
-    2. No barrier at matched loss -- fails at both (strict xfail): 8.2 [3.0, 22] / 2.5
-       [0.69, 9.2] times the end loss (per seed 0.97-60 / 0.37-85; absolute 7e-5 to 5e-3 /
-       3e-5 to 7e-3 at end losses of 8e-5 to 1.4e-4): the paper's zero barrier comes from
-       the chord falling from the 500x higher large-batch loss; still about 300x below the
-       controls (independent 2,239 [1,626, 3,084] / 2,643 [1,577, 4,430], permuted 2,430
-       [1,845, 3,200] / 2,847 [2,061, 3,933], fired).
-    3. Singular -- holds at both: 0.591 [0.579, 0.601] / 0.589 [0.576, 0.607]. Control
-       fired: 8-8 network 0.33 [0.31, 0.36] / 0.37 [0.34, 0.40].
-    4. Sharpness at matched loss -- holds at both: 2.69 [2.46, 2.96] / 2.44 [1.99, 2.99].
-       Control fired: half-data batch 1.02 [0.99, 1.05] / 1.02 [1.00, 1.03]: without the
-       climb there is no flatter solution.
-    Pilot seeds needed (largest over statistics): 9 / 6, with 9 run.
+Power design (:class:`claims.stats.SequentialDesign`): pilot seeds on their own data set
+    (kept apart from the claim seeds) give, per evidence statistic and control, the seeds
+    needed for power 0.9 (:func:`claims.stats.mean_rule_power`); the claim seeds are drawn
+    in order from a reserve, at least :attr:`Setup.minimum` and at most :attr:`Setup.cap`;
+    beyond the cap every record is ``undecided`` with the reason. The analysis is in each
+    record's ``data["power"]``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import math
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pytest
@@ -111,47 +78,141 @@ import torch
 
 from claims import protocols as pr
 from claims.figures import pyplot, save_figure
-from claims.report import ClaimRecord, Control, conclude, decide
+from claims.preregistration import Claim, Control, FalseTarget, Rule, Sanity
+from claims.report import conclude
 from claims.seeds import fresh
 from claims.stats import (
     Interval,
+    SequentialDesign,
     bootstrap_interval,
     geometric_mean_interval,
     mean_rule_power,
+    slope_interval,
 )
 from hesskit.landscape import LinearPath
 from hesskit.params import flatten_parameters
 from hesskit.problems import Problem, gaussian_mixture
 from hesskit.spectrum import NEAR_ZERO, near_zero_fraction
 
-PAPER = (
-    "Sagun, Evci, Guney, Dauphin, Bottou (2017), arXiv:1706.04454, section 4.1 "
-    "(large batch, then small batch)"
+LEVELS = (1e-2, 1e-3, 1e-4)
+"""The matched training losses, in the order of descent."""
+DECIDED_LEVEL = 1e-3
+"""``l*``: the matched loss the claims are decided at (module docstring)."""
+NO_BARRIER = math.log(2.0)
+"""The largest log-barrier that counts as no barrier: the loss at most doubles."""
+PERMUTATION_SEED = 12345
+"""Added to a run's seed to draw its hidden-unit permutation."""
+
+_BARRIER_SETTING = "the same log-barrier at matched loss l* = 1e-3"
+CLAIMS = (
+    Claim(
+        id="sagun2017.flat_basin.no_barrier_matched",
+        conjecture="no barrier on the segment between the large- and small-batch solutions "
+        "at matched training loss",
+        paper="sagun2017",
+        section="section 4.1",
+        kind="evidence",
+        statistic="mean over seeds of the log-barrier of theta_M(l*) -> theta_S(l*), "
+        "l* = 1e-3 (max_t of log L(t) over the log-chord of the end losses)",
+        rule=Rule("below", NO_BARRIER),
+        expected="undecided",
+        why="at matched loss the segment between the two solutions rises above its end "
+        "losses by about the factor of 2 the rule allows, far less than the segments "
+        "between independent solutions; the rise grows as the matched loss falls (the trend "
+        "in data), so whether it is 'no barrier' rests on the level",
+        controls=(
+            Control(
+                "independent inits",
+                f"{_BARRIER_SETTING}, theta_M(l*) of seed r to theta_S(l*) of seed r + 1: "
+                "two basins",
+                Rule("above", NO_BARRIER),
+            ),
+            Control(
+                "permuted copy",
+                f"{_BARRIER_SETTING}, theta_M(l*) to a copy with its hidden units permuted: "
+                "the same function in another basin",
+                Rule("above", NO_BARRIER),
+            ),
+        ),
+        false_targets=(
+            FalseTarget("strict", "no rise at all: at most 1% above the log-chord", 0.01),
+        ),
+        sanity_checks=(
+            Sanity(
+                "SGD climbs",
+                "the setup: SGD from theta_L climbs above L(theta_L) on every seed (the "
+                "smallest relative climb over seeds)",
+                Rule("above", 0.0),
+            ),
+        ),
+    ),
+    Claim(
+        id="sagun2017.flat_basin.singular",
+        conjecture="the Hessian is highly singular at both ends",
+        paper="sagun2017",
+        section="sections 3 and 4.1",
+        kind="identity",
+        statistic=f"mean over seeds of the smaller fraction of |lambda| <= {NEAR_ZERO:g} "
+        "max|lambda| at theta_M(l*) and theta_S(l*)",
+        rule=Rule("above", 0.5),
+        expected="holds",
+        why="the Gauss-Newton rank bound: the Gauss-Newton part has rank at most n (k - 1) "
+        "= 600 of P = 1,684 parameters (P / (n (k - 1)) = 2.8), so at least 64% of its "
+        "eigenvalues are exactly zero, and near a minimum of small loss the Hessian is the "
+        "Gauss-Newton part plus a term linear in the residuals: most eigenvalues near zero "
+        "follow from the parameter count",
+    ),
+    Claim(
+        id="sagun2017.flat_basin.sharpness",
+        conjecture="lambda_1(large batch) > lambda_1(small batch) at matched loss",
+        paper="sagun2017",
+        section="section 4.1",
+        kind="evidence",
+        statistic="geometric mean over seeds of lambda_1(theta_M(l*)) / lambda_1(theta_S(l*))",
+        rule=Rule("above", 1.5, null=1.0),
+        expected="holds",
+        controls=(
+            Control(
+                "half-data batch",
+                "the same ratio with SGD at batch 100 of 200 (noise scale 12.5 times "
+                "smaller, no climb): the order should vanish",
+                Rule("below", 1.5, null=1.0),
+            ),
+        ),
+        false_targets=(FalseTarget("tenfold", "the large-batch solution ten times sharper", 10.0),),
+    ),
 )
+BARRIER, SINGULAR, SHARPNESS = CLAIMS
 
 
 @dataclass(frozen=True)
 class Setup:
-    """One profile's pre-registered sizes, seeds and training protocol."""
+    """One profile's pre-registered sizes, seeds, power design and training protocol."""
 
     num_clusters: int
     input_dim: int
     samples_per_cluster: int
     separation: float
     hidden: tuple[int, ...]
-    narrow_hidden: tuple[int, ...]
     data_seed: int
-    seeds: tuple[int, ...]
+    reserve: tuple[int, ...]
+    """The claim seeds, drawn in order by the sequential design."""
+    minimum: int
+    cap: int
     pilot_data_seed: int
     pilot_seeds: tuple[int, ...]
     lr: float
     target_loss: float
-    max_large_steps: int
+    max_steps: int
     batch_size: int
     control_batch_size: int
-    small_steps: int
     eval_every: int
     path_points: int
+
+    @property
+    def design(self) -> SequentialDesign:
+        """The pre-registered sequential design of the claim seeds."""
+        return SequentialDesign(self.minimum, self.cap)
 
 
 SETUPS = {
@@ -161,17 +222,17 @@ SETUPS = {
         samples_per_cluster=50,
         separation=3.0,
         hidden=(30, 30),
-        narrow_hidden=(8, 8),
-        data_seed=0,
-        seeds=tuple(range(10, 19)),
-        pilot_data_seed=100,
-        pilot_seeds=(0, 1, 2),
+        data_seed=300,
+        reserve=tuple(range(40, 54)),
+        minimum=6,
+        cap=14,
+        pilot_data_seed=301,
+        pilot_seeds=(30, 31, 32),
         lr=0.5,
         target_loss=0.05,
-        max_large_steps=20000,
+        max_steps=20000,
         batch_size=8,
         control_batch_size=100,
-        small_steps=2000,
         eval_every=10,
         path_points=21,
     ),
@@ -182,37 +243,33 @@ SETUPS = {
         samples_per_cluster=100,
         separation=3.0,
         hidden=(30, 30),
-        narrow_hidden=(8, 8),
-        data_seed=0,
-        seeds=tuple(range(10, 19)),
-        pilot_data_seed=100,
-        pilot_seeds=(0, 1, 2),
+        data_seed=300,
+        reserve=tuple(range(40, 60)),
+        minimum=6,
+        cap=20,
+        pilot_data_seed=301,
+        pilot_seeds=(30, 31, 32),
         lr=0.5,
         target_loss=0.05,
-        max_large_steps=40000,
+        max_steps=40000,
         batch_size=8,
         control_batch_size=200,
-        small_steps=4000,
         eval_every=20,
         path_points=21,
     ),
 }
-BARRIER_THRESHOLD = 0.1
-"""tau: the largest relative barrier ``B / max(L(a), L(b))`` that counts as no barrier."""
-SINGULAR_LEVEL = 0.5
-"""The fraction of near-zero eigenvalues above which a Hessian counts as highly singular."""
-SHARPNESS_RATIO = 1.5
-"""rho: ``lambda_1(large) / lambda_1(small)`` above which the large-batch end is sharper."""
-BARRIER_FLOOR = 1e-6
-"""Relative barriers at matched loss below this count as this on their log scale."""
-MIN_SEEDS = 6
-"""The fewest claim seeds, whatever the power analysis allows (BCa needs a few)."""
-PERMUTATION_SEED = 12345
-"""Added to a run's seed to draw its hidden-unit permutation."""
 
 
 # ---------------------------------------------------------------------------------------
-# the experiment: every statistic of one seed, then all seeds of one data set
+# the experiment: every measurement of one seed, then all seeds of one data set
+
+
+def log_barrier(path: LinearPath) -> float:
+    """``max_t [log L(t) - ((1 - t) log L(0) + t log L(1))]``: the segment's largest rise
+    above the geometric interpolation of its end losses (0 for a log-convex segment)."""
+    logs = path.losses.log()
+    chord = (1 - path.t) * logs[0] + path.t * logs[-1]
+    return max(float((logs - chord).max()), 0.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -220,60 +277,55 @@ class SeedRun:
     """One seed's runs and measurements.
 
     Attributes:
-        switch: large batch, small batch, and GD matched to the small batch's loss.
-        control: the same from ``switch.large`` with the control's large batch.
-        narrow: the under-parametrised network's runs.
-        spectra: dense spectra at ``theta_L``, ``theta_S``, ``theta_M`` (ascending).
-        control_top: ``lambda_1`` at the control's small-batch and matched ends.
-        narrow_spectra: the under-parametrised network's three spectra.
-        paths: segments by name (``claim``, ``matched``, ``permuted``,
-            ``permuted_matched``, ``control_matched``).
+        switch: large batch, then small batch and GD down to every level.
+        control: the same from ``switch.large`` with the control's batch, down to ``l*``.
+        spectra: dense spectra at ``theta_M(l*)`` and ``theta_S(l*)`` (ascending).
+        control_top: ``lambda_1`` at the control's ``theta_M(l*)`` and ``theta_S(l*)``.
+        barriers: log-barriers by segment name (``matched``, ``permuted``, ``unmatched``,
+            ``unmatched permuted``), the matched ones one per level.
     """
 
     switch: pr.BatchSwitch
     control: pr.BatchSwitch
-    narrow: pr.BatchSwitch
-    spectra: tuple[torch.Tensor, ...]
+    spectra: tuple[torch.Tensor, torch.Tensor]
     control_top: tuple[float, float]
-    narrow_spectra: tuple[torch.Tensor, ...]
-    paths: dict[str, LinearPath]
+    barriers: dict[str, list[float]]
 
 
 @dataclass(frozen=True, eq=False)
 class Experiment:
-    """All seeds of one data set, with the cross-seed (independent) segments."""
+    """All seeds of one data set, with the cross-seed (independent-init) log-barriers."""
 
-    setup: Setup
     seeds: tuple[int, ...]
     runs: list[SeedRun]
-    independent: list[LinearPath]
-    independent_matched: list[LinearPath]
+    independent: list[list[float]]
+    """Per level, per seed ``r``: ``theta_M(l)`` of ``r`` to ``theta_S(l)`` of ``r + 1``."""
+    independent_unmatched: list[float]
     num_parameters: int
-    narrow_parameters: int
     num_samples: int
 
 
-def _problems(setup: Setup, data_seed: int, device: str) -> tuple[Problem, Problem]:
-    """The mixture with the paper's network, and the same data with the narrow one."""
-    common = {
-        "input_dim": setup.input_dim,
-        "samples_per_cluster": setup.samples_per_cluster,
-        "separation": setup.separation,
-        "activation": "relu",
-        "standardize": True,
-        "seed": data_seed,
-    }
-    return tuple(
-        gaussian_mixture(setup.num_clusters, hidden=hidden, **common).to(device=device)
-        for hidden in (setup.hidden, setup.narrow_hidden)
-    )
+def _decided(pairs):
+    return pairs[LEVELS.index(DECIDED_LEVEL)]
 
 
-def _run_seed(setup: Setup, problem: Problem, narrow: Problem, seed: int) -> SeedRun:
+def _problem(setup: Setup, data_seed: int, device: str) -> Problem:
+    return gaussian_mixture(
+        setup.num_clusters,
+        hidden=setup.hidden,
+        input_dim=setup.input_dim,
+        samples_per_cluster=setup.samples_per_cluster,
+        separation=setup.separation,
+        activation="relu",
+        standardize=True,
+        seed=data_seed,
+    ).to(device=device)
+
+
+def _run_seed(setup: Setup, problem: Problem, seed: int) -> SeedRun:
     protocol = {
         "lr": setup.lr,
-        "batch_size": setup.batch_size,
-        "small_steps": setup.small_steps,
+        "max_steps": setup.max_steps,
         "eval_every": setup.eval_every,
         "seed": seed,
     }
@@ -281,79 +333,70 @@ def _run_seed(setup: Setup, problem: Problem, narrow: Problem, seed: int) -> See
         problem,
         problem.make_model(seed=seed),
         target_loss=setup.target_loss,
-        max_large_steps=setup.max_large_steps,
+        levels=LEVELS,
+        batch_size=setup.batch_size,
         **protocol,
     )
     control = pr.switch_batch(
         problem,
         switch.large,
-        max_matched_steps=setup.max_large_steps,
-        **{**protocol, "batch_size": setup.control_batch_size},
-    )
-    thin = pr.large_then_small_batch(
-        narrow,
-        narrow.make_model(seed=seed),
-        target_loss=setup.target_loss,
-        max_large_steps=setup.max_large_steps,
+        levels=LEVELS[: LEVELS.index(DECIDED_LEVEL) + 1],
+        batch_size=setup.control_batch_size,
         **protocol,
     )
-    ends = (switch.large.model, switch.small.model, switch.matched.model)
-    model, points = switch.large.model, setup.path_points
+    decided, control_decided = _decided(switch.pairs), _decided(control.pairs)
 
-    def twin(run) -> torch.Tensor:
-        return flatten_parameters(pr.permuted_copy(run.model, seed=PERMUTATION_SEED + seed))
+    def barrier(a: torch.Tensor, b: torch.Tensor) -> float:
+        return log_barrier(pr.segment(problem, switch.large.model, a, b, setup.path_points))
 
-    paths = {
-        "claim": (switch.theta_large, switch.theta_small),
-        "matched": (switch.theta_matched, switch.theta_small),
-        "permuted": (switch.theta_large, twin(switch.large)),
-        "permuted_matched": (switch.theta_matched, twin(switch.matched)),
-        "control_matched": (control.theta_matched, control.theta_small),
-    }
+    def twin(model) -> torch.Tensor:
+        return flatten_parameters(pr.permuted_copy(model, seed=PERMUTATION_SEED + seed))
+
     return SeedRun(
         switch=switch,
         control=control,
-        narrow=thin,
-        spectra=tuple(pr.hessian_spectrum(problem, m) for m in ends),
+        spectra=tuple(
+            pr.hessian_spectrum(problem, run.model) for run in (decided.matched, decided.small)
+        ),
         control_top=tuple(
-            float(pr.hessian_spectrum(problem, m)[-1])
-            for m in (control.small.model, control.matched.model)
+            pr.top_eigenvalue(problem, run.model)
+            for run in (control_decided.matched, control_decided.small)
         ),
-        narrow_spectra=tuple(
-            pr.hessian_spectrum(narrow, r.model) for r in (thin.large, thin.small, thin.matched)
-        ),
-        paths={name: pr.segment(problem, model, a, b, points) for name, (a, b) in paths.items()},
+        barriers={
+            "matched": [barrier(p.theta_matched, p.theta_small) for p in switch.pairs],
+            "permuted": [barrier(p.theta_matched, twin(p.matched.model)) for p in switch.pairs],
+            "unmatched": [barrier(switch.theta_large, decided.theta_small)],
+            "unmatched permuted": [barrier(switch.theta_large, twin(switch.large.model))],
+        },
     )
 
 
 def _experiment(setup: Setup, seeds: tuple[int, ...], data_seed: int, device: str) -> Experiment:
-    problem, narrow = _problems(setup, data_seed, device)
-    runs = [_run_seed(setup, problem, narrow, seed) for seed in seeds]
-    model, points = runs[0].switch.large.model, setup.path_points
+    problem = _problem(setup, data_seed, device)
+    runs = [_run_seed(setup, problem, seed) for seed in seeds]
     shifted = runs[1:] + runs[:1]
+    model, points = runs[0].switch.large.model, setup.path_points
+
+    def barrier(a: torch.Tensor, b: torch.Tensor) -> float:
+        return log_barrier(pr.segment(problem, model, a, b, points))
+
     return Experiment(
-        setup=setup,
         seeds=seeds,
         runs=runs,
         independent=[
-            pr.segment(problem, model, r.switch.theta_large, s.switch.theta_small, points)
-            for r, s in zip(runs, shifted, strict=True)
+            [
+                barrier(r.switch.pairs[i].theta_matched, s.switch.pairs[i].theta_small)
+                for r, s in zip(runs, shifted, strict=True)
+            ]
+            for i in range(len(LEVELS))
         ],
-        independent_matched=[
-            pr.segment(problem, model, r.switch.theta_matched, s.switch.theta_small, points)
+        independent_unmatched=[
+            barrier(r.switch.theta_large, _decided(s.switch.pairs).theta_small)
             for r, s in zip(runs, shifted, strict=True)
         ],
         num_parameters=int(runs[0].switch.theta_large.numel()),
-        narrow_parameters=int(runs[0].narrow.theta_large.numel()),
         num_samples=problem.num_samples,
     )
-
-
-@pytest.fixture(scope="module")
-def experiment(setup, seed_offset, device) -> Experiment:
-    """Train every claim seed once; all claims of the module share the runs."""
-    (data_seed,) = fresh((setup.data_seed,), seed_offset)
-    return _experiment(setup, fresh(setup.seeds, seed_offset), data_seed, device)
 
 
 @pytest.fixture(scope="module")
@@ -363,384 +406,260 @@ def pilot(setup, seed_offset, device) -> Experiment:
     return _experiment(setup, fresh(setup.pilot_seeds, seed_offset), data_seed, device)
 
 
-# ---------------------------------------------------------------------------------------
-# per-seed statistics: one function per claim, each returning the claim's values first
+@pytest.fixture(scope="module")
+def power(pilot, setup) -> dict:
+    """The pilot's power analysis per evidence statistic and control, and the seed draw.
 
-
-def _relative(path: LinearPath) -> float:
-    return path.barrier / float(path.losses[[0, -1]].max())
-
-
-def _barriers(experiment: Experiment, matched: bool) -> dict[str, np.ndarray]:
-    """Relative barriers per seed; at matched loss floored at ``BARRIER_FLOOR`` (log scale)."""
-    suffix = "_matched" if matched else ""
-    independent = experiment.independent_matched if matched else experiment.independent
-    values = {
-        "claim": [_relative(r.paths["matched" if matched else "claim"]) for r in experiment.runs],
-        "independent inits": [_relative(p) for p in independent],
-        "permuted copy": [_relative(r.paths["permuted" + suffix]) for r in experiment.runs],
-    }
-    floor = BARRIER_FLOOR if matched else 0.0
-    return {name: np.maximum(np.array(v), floor) for name, v in values.items()}
-
-
-def _singular(experiment: Experiment) -> dict[str, np.ndarray]:
-    def fraction(spectra) -> float:
-        return min(near_zero_fraction(ev) for ev in spectra)
-
-    return {
-        "claim": np.array([fraction(r.spectra) for r in experiment.runs]),
-        "under-parametrised": np.array([fraction(r.narrow_spectra) for r in experiment.runs]),
-    }
-
-
-def _sharpness(experiment: Experiment) -> dict[str, np.ndarray]:
-    return {
-        "claim": np.array([float(r.spectra[2][-1] / r.spectra[1][-1]) for r in experiment.runs]),
-        "large-batch continuation": np.array(
-            [r.control_top[1] / r.control_top[0] for r in experiment.runs]
-        ),
-    }
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A claim's per-seed statistics, threshold, interval scale and the side that holds.
-
-    ``below``: the claim holds when the interval lies below ``threshold`` and fails when it
-    lies above; otherwise the reverse. A control fires when the claim's fail rule does.
+    The claims share one draw, sized for the claim that needs the most seeds (up to the
+    cap); each claim is unpowered only when its own statistics need more than were drawn,
+    so one claim beyond the cap does not leave the other undecided.
     """
-
-    measure: Callable[[Experiment], dict[str, np.ndarray]]
-    threshold: float
-    scale: str
-    below: bool
-    statistic: str
-    claim: str
-
-
-RULES = {
-    "no_barrier": Rule(
-        lambda e: _barriers(e, matched=False),
-        BARRIER_THRESHOLD,
-        "mean",
-        below=True,
-        statistic="mean over seeds of barrier(theta_L -> theta_S) / max end loss",
-        claim="no barrier between the large- and small-batch solutions",
-    ),
-    "no_barrier_matched": Rule(
-        lambda e: _barriers(e, matched=True),
-        BARRIER_THRESHOLD,
-        "log",
-        below=True,
-        statistic="geometric mean over seeds of barrier(theta_M -> theta_S) / max end loss, "
-        "matched loss",
-        claim="no barrier between the solutions at matched training loss",
-    ),
-    "singular": Rule(
-        _singular,
-        SINGULAR_LEVEL,
-        "mean",
-        below=False,
-        statistic=f"mean over seeds of min over theta_L, theta_S, theta_M of the fraction of "
-        f"|lambda| <= {NEAR_ZERO:g} max|lambda|",
-        claim="the Hessian is highly singular at both ends",
-    ),
-    "sharpness": Rule(
-        _sharpness,
-        SHARPNESS_RATIO,
-        "log",
-        below=False,
-        statistic="geometric mean over seeds of lambda_1(theta_M) / lambda_1(theta_S), "
-        "matched loss",
-        claim="lambda_1(large batch) > lambda_1(small batch) at matched loss",
-    ),
-}
-"""The pre-registered rule of every claim of the module."""
+    analysis = _power(pilot, setup.cap)
+    needed = {
+        claim.id: max(e["seeds_needed"] for key, e in analysis.items() if key.startswith(claim.id))
+        for claim in (BARRIER, SHARPNESS)
+    }
+    draw = setup.design.draw(setup.reserve, max(needed.values()))
+    drawn = len(draw.seeds)
+    return {
+        "draw": draw,
+        "unpowered": {
+            claim: ""
+            if count <= drawn
+            else f"the pilot asks for {count} seeds; {drawn} drawn"
+            f" (the pre-registered cap is {setup.cap})"
+            for claim, count in needed.items()
+        },
+        "data": {
+            "seeds_needed": needed,
+            "seeds_drawn": drawn,
+            "analysis": _power(pilot, drawn),
+        },
+    }
 
 
-def _interval(values: np.ndarray, scale: str, seed: int) -> Interval:
-    if scale == "log":
-        return geometric_mean_interval(values)
-    return bootstrap_interval(values, seed=seed)
+def _power(pilot: Experiment, seeds_used: int) -> dict[str, dict]:
+    """Per evidence statistic and control: the seeds needed for power 0.9 on the rule's
+    scale, and the smallest detectable distance at ``seeds_used`` seeds."""
+    return {
+        f"{claim.id}/{name}": mean_rule_power(
+            values, _scale(claim)(_level(claim, name)), seeds_used, resolution=RESOLUTION
+        )
+        for claim in (BARRIER, SHARPNESS)
+        for name, values in _scaled(claim, pilot).items()
+    }
+
+
+@pytest.fixture(scope="module")
+def experiment(setup, seed_offset, device, power) -> Experiment:
+    """Train the drawn claim seeds once; all claims of the module share the runs."""
+    (data_seed,) = fresh((setup.data_seed,), seed_offset)
+    seeds = fresh(power["draw"].seeds, seed_offset)
+    return _experiment(setup, seeds, data_seed, device)
+
+
+# ---------------------------------------------------------------------------------------
+# per-seed statistics: the claim's values first, then its controls'
 
 
 RESOLUTION = 1e-6
-"""The smallest step of a statistic on its rule's scale, for a pilot without spread (every
-barrier exactly 0: a monotone path): it is sized as if its values varied by this."""
+"""The smallest step of a statistic on its rule's scale, for a pilot without spread."""
 
 
-def _power(rule: Rule, pilot: Experiment, num_seeds: int) -> dict:
-    """Seeds needed (power 0.9) and the minimal detectable distance, per statistic."""
-    found = {}
-    for name, raw in rule.measure(pilot).items():
-        x = np.log(raw) if rule.scale == "log" else raw
-        level = np.log(rule.threshold) if rule.scale == "log" else rule.threshold
-        power = mean_rule_power(x, level, num_seeds, resolution=RESOLUTION)
-        found[name] = {"raw": raw.tolist(), **power}
-    return found
+def _at(values: list[list[float]], level: float) -> np.ndarray:
+    return np.array([v[LEVELS.index(level)] for v in values])
 
 
-def test_pilot_power(pilot, setup):
-    """The pre-registered number of claim seeds has power 0.9 for every statistic."""
-    needed = {
-        f"{claim}/{name}": entry["seeds_needed"]
-        for claim, rule in RULES.items()
-        for name, entry in _power(rule, pilot, len(setup.seeds)).items()
+def _barrier_values(experiment: Experiment) -> dict[str, np.ndarray]:
+    runs = experiment.runs
+    return {
+        "claim": _at([r.barriers["matched"] for r in runs], DECIDED_LEVEL),
+        "independent inits": np.array(experiment.independent[LEVELS.index(DECIDED_LEVEL)]),
+        "permuted copy": _at([r.barriers["permuted"] for r in runs], DECIDED_LEVEL),
     }
-    assert len(setup.seeds) >= max(MIN_SEEDS, *needed.values()), needed
+
+
+def _sharpness_values(experiment: Experiment) -> dict[str, np.ndarray]:
+    return {
+        "claim": np.array([float(r.spectra[0][-1] / r.spectra[1][-1]) for r in experiment.runs]),
+        "half-data batch": np.array([a / b for a, b in (r.control_top for r in experiment.runs)]),
+    }
+
+
+MEASURES = {BARRIER.id: _barrier_values, SHARPNESS.id: _sharpness_values}
+
+
+def _scale(claim: Claim):
+    """The rule's scale: log for a ratio (null 1), identity otherwise."""
+    return math.log if claim.rule.null == 1.0 else float
+
+
+def _level(claim: Claim, name: str) -> float:
+    """The level of the claim's rule, or of the named control's fire rule."""
+    rules = {"claim": claim.rule, **{c.name: c.fires for c in claim.controls}}
+    return rules[name].level
+
+
+def _scaled(claim: Claim, experiment: Experiment) -> dict[str, np.ndarray]:
+    scale = np.log if claim.rule.null == 1.0 else np.asarray
+    return {name: scale(v) for name, v in MEASURES[claim.id](experiment).items()}
+
+
+def _interval(claim: Claim, values: np.ndarray, seed: int) -> Interval:
+    if claim.rule.null == 1.0:
+        return geometric_mean_interval(values)
+    return bootstrap_interval(values, seed=seed)
 
 
 # ---------------------------------------------------------------------------------------
 # the claims
 
 
-EXPECTED: dict[str, tuple[str, str]] = {
-    "no_barrier": ("holds", ""),
-    "no_barrier_matched": (
-        "fails",
-        "at matched loss the segment theta_M -> theta_S rises to 8.2 [3.0, 22] (offset 0) and "
-        "2.5 [0.69, 9.2] (offset 1) times the end loss, far below the independent-init and "
-        "permuted controls (2,000-3,000x) but above tau = 0.1: the paper's zero barrier is "
-        "the chord falling from the 500x higher large-batch loss",
-    ),
-    "singular": ("holds", ""),
-    "sharpness": ("holds", ""),
-}
-"""The measured outcome of each claim in the quick profile, with the numbers when not holds."""
-
-
-def _verdict(rule: Rule, ci: Interval) -> tuple[bool, bool]:
-    """``(holds, fails)`` of an interval under ``rule``."""
-    above, below = ci.low > rule.threshold, ci.high < rule.threshold
-    return (below, above) if rule.below else (above, below)
-
-
-def _record(
-    claim_id: str, experiment: Experiment, pilot: Experiment, seed_offset: int
-) -> ClaimRecord:
-    rule = RULES[claim_id]
-    values = rule.measure(experiment)
+def _evidence_record(claim: Claim, experiment: Experiment, power: dict, seed_offset: int):
+    values = MEASURES[claim.id](experiment)
     seeds = fresh(range(len(values)), seed_offset)
     intervals = {
-        name: _interval(v, rule.scale, seed=seed)
+        name: _interval(claim, v, seed)
         for seed, (name, v) in zip(seeds, values.items(), strict=True)
     }
-    ci = intervals.pop("claim")
-    side = "<" if rule.below else ">"
-    opposite = ">" if rule.below else "<"
-    controls = [
-        Control(
-            name=name,
-            statistic=rule.statistic,
-            estimate=c.estimate,
-            low=c.low,
-            high=c.high,
-            p_value=c.p_value,
-            rule=f"95% interval entirely {opposite} {rule.threshold:g} (the claim's fail rule)",
-            fired=_verdict(rule, c)[1],
-        )
-        for name, c in intervals.items()
-    ]
-    return ClaimRecord(
-        id=f"sagun2017.flat_basin.{claim_id}",
-        claim=f"sagun2017 flat basin: {rule.claim}",
-        paper=PAPER,
-        statistic=rule.statistic,
-        estimate=ci.estimate,
-        low=ci.low,
-        high=ci.high,
-        p_value=ci.p_value,
-        rule=f"holds if the 95% interval is entirely {side} {rule.threshold:g}, fails if "
-        f"entirely {opposite}; otherwise undecided",
-        decision=decide(*_verdict(rule, ci)),
-        controls=controls,
+    interval = intervals.pop("claim")
+    sanity, data = _barrier_extras(experiment) if claim is BARRIER else ({}, {})
+    return claim.record(
+        interval,
+        controls=intervals,
+        false_targets={target.name: None for target in claim.false_targets},
+        sanity_checks=sanity,
         data={
-            "seeds": list(experiment.seeds),
             "values": {name: v.tolist() for name, v in values.items()},
-            "power": _power(rule, pilot, len(experiment.seeds)),
-            **_details(experiment),
+            **data,
+            **_common(experiment, power),
         },
+        unpowered=power["unpowered"][claim.id],
     )
 
 
-def _details(experiment: Experiment) -> dict:
-    """The raw per-seed numbers behind every claim of the module."""
+def _barrier_extras(experiment: Experiment) -> tuple[dict, dict]:
+    """The climb sanity check, and the log-barriers at every level with their trend."""
+    runs = experiment.runs
+    climb = min(r.switch.climb for r in runs)
+    matched = np.array([r.barriers["matched"] for r in runs])
+    x = np.tile(np.log10(LEVELS), len(runs))
+    trend = slope_interval(x, matched.reshape(-1))
+    levels = {
+        f"{level:g}": {
+            "matched": matched[:, i].tolist(),
+            "independent inits": experiment.independent[i],
+            "permuted copy": [r.barriers["permuted"][i] for r in runs],
+        }
+        for i, level in enumerate(LEVELS)
+    }
+    data = {
+        "levels": levels,
+        "trend": {"slope_per_decade_of_loss": asdict(trend)},
+        "unmatched": {
+            "claim": [r.barriers["unmatched"][0] for r in runs],
+            "independent inits": experiment.independent_unmatched,
+            "permuted copy": [r.barriers["unmatched permuted"][0] for r in runs],
+        },
+    }
+    return {"SGD climbs": climb}, data
+
+
+def _common(experiment: Experiment, power: dict) -> dict:
+    """The seeds, the power analysis and the training record behind every claim."""
     runs = experiment.runs
 
-    def per_end(f) -> dict[str, list[float]]:
-        names = ("large", "small", "matched")
-        return {n: [f(r.spectra[i]) for r in runs] for i, n in enumerate(names)}
-
-    def distance(a: str, b: str) -> list[float]:
-        return [float((getattr(r.switch, a) - getattr(r.switch, b)).norm()) for r in runs]
+    def pairs(switch) -> list[dict]:
+        return [
+            {
+                "level": p.level,
+                "small_loss": p.small.final_loss,
+                "matched_loss": p.matched.final_loss,
+                "small_steps": p.small.num_steps,
+                "matched_steps": p.matched.num_steps,
+            }
+            for p in switch.pairs
+        ]
 
     return {
+        "seeds": list(experiment.seeds),
+        "power": power["data"],
         "num_parameters": experiment.num_parameters,
-        "narrow_parameters": experiment.narrow_parameters,
         "num_samples": experiment.num_samples,
-        "gauss_newton_rank_bound": experiment.num_samples * (experiment.setup.num_clusters - 1),
-        "loss": {
-            "large": [r.switch.loss_large for r in runs],
-            "small": [r.switch.small.final_loss for r in runs],
-            "matched": [r.switch.matched.final_loss for r in runs],
-            "control_small": [r.control.small.final_loss for r in runs],
-        },
-        "steps": {
-            "large": [r.switch.large.num_steps for r in runs],
-            "matched_extra": [r.switch.matched.num_steps for r in runs],
-            "control_matched_extra": [r.control.matched.num_steps for r in runs],
-        },
-        "relative_climb": {
-            "small_batch": [r.switch.climb for r in runs],
-            "control": [r.control.climb for r in runs],
-        },
-        "absolute_barrier": {name: [r.paths[name].barrier for r in runs] for name in runs[0].paths},
-        "distance": {
-            "large_small": distance("theta_large", "theta_small"),
-            "matched_small": distance("theta_matched", "theta_small"),
-        },
-        "lambda_max": per_end(lambda ev: float(ev[-1])),
-        "lambda_min": per_end(lambda ev: float(ev[0])),
-        "near_zero_fraction": per_end(lambda ev: near_zero_fraction(ev)),
-        "unmatched_ratio": [float(r.spectra[0][-1] / r.spectra[1][-1]) for r in runs],
-        "control_lambda_max": {
-            "small": [r.control_top[0] for r in runs],
-            "matched": [r.control_top[1] for r in runs],
-        },
-        "narrow_near_zero_fraction": [
-            [near_zero_fraction(ev) for ev in r.narrow_spectra] for r in runs
-        ],
+        "large_loss": [r.switch.loss_large for r in runs],
+        "large_steps": [r.switch.large.num_steps for r in runs],
+        "climb": [r.switch.climb for r in runs],
+        "pairs": [pairs(r.switch) for r in runs],
+        "control_pairs": [pairs(r.control) for r in runs],
+        "lambda_max": [[float(ev[-1]) for ev in r.spectra] for r in runs],
+        "control_lambda_max": [list(r.control_top) for r in runs],
     }
 
 
-@pytest.mark.parametrize("claim_id", list(RULES))
-def test_flat_basin(claim_id, experiment, pilot, seed_offset, record_property, report_dir):
-    """Each claim of section 4.1, decided by its pre-registered rule (see the docstring)."""
-    if claim_id == "no_barrier":
-        climbs = np.array([r.switch.climb for r in experiment.runs])
-        falls = np.array([r.switch.fall for r in experiment.runs])
-        assert np.all(climbs > 0) and np.all(falls < 1), (
-            f"the setup failed: SGD did not climb then fall (climbs {climbs}, end/start {falls})"
-        )
-    record = _record(claim_id, experiment, pilot, seed_offset)
+@pytest.mark.parametrize("claim", [BARRIER, SHARPNESS], ids=lambda c: c.id.split(".")[-1])
+def test_flat_basin(claim, experiment, power, seed_offset, record_property, report_dir):
+    """Each evidence claim of section 4.1, decided by its declared rule."""
+    record = _evidence_record(claim, experiment, power, seed_offset)
     if report_dir is not None:
-        for draw in FIGURES.get(claim_id, ()):
-            draw(experiment, report_dir)
-    expected, why = EXPECTED[claim_id]
-    conclude(record_property, record, expected=expected, why=why)
+        FIGURES[claim.id](experiment, report_dir)
+    conclude(record_property, record, seed_offset=seed_offset)
+
+
+def test_singular(experiment, power, seed_offset, record_property, report_dir):
+    """The identity: most eigenvalues near zero at both ends (the rank bound)."""
+    fractions = np.array([min(map(near_zero_fraction, r.spectra)) for r in experiment.runs])
+    record = SINGULAR.record(
+        bootstrap_interval(fractions, seed=seed_offset),
+        data={
+            "values": fractions.tolist(),
+            "gauss_newton_rank_bound": experiment.num_samples * 3,
+            **_common(experiment, power),
+        },
+    )
+    if report_dir is not None:
+        _draw_spectra(experiment, report_dir)
+    conclude(record_property, record, seed_offset=seed_offset)
 
 
 # ---------------------------------------------------------------------------------------
 # figures
 
 
-def _draw_paths(experiment: Experiment, report_dir) -> None:
-    plt = pyplot()
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    runs = experiment.runs
-    panels = (
-        (
-            axes[0],
-            "theta_L -> theta_S",
-            [r.paths["claim"] for r in runs],
-            experiment.independent,
-            [r.paths["permuted"] for r in runs],
-        ),
-        (
-            axes[1],
-            "theta_M -> theta_S (matched loss)",
-            [r.paths["matched"] for r in runs],
-            experiment.independent_matched,
-            [r.paths["permuted_matched"] for r in runs],
-        ),
-    )
-    for ax, title, claim, independent, permuted in panels:
-        for paths, color, label in (
-            (claim, "tab:blue", "claim"),
-            (independent, "tab:red", "independent inits (control)"),
-            (permuted, "tab:orange", "permuted copy (control)"),
-        ):
-            for i, path in enumerate(paths):
-                excess = (path.excess / path.losses[[0, -1]].max()).cpu().numpy()
-                ax.plot(
-                    path.t.cpu().numpy(),
-                    excess,
-                    color=color,
-                    alpha=0.6,
-                    label=label if i == 0 else None,
-                )
-        ax.axhline(BARRIER_THRESHOLD, color="k", ls="--", lw=1, label="tau")
-        ax.set_yscale("symlog", linthresh=1e-2)
-        ax.set_xlabel("t along the segment")
-        ax.set_title(title)
-    axes[0].set_ylabel("(loss - chord) / max end loss")
-    axes[0].legend(fontsize=8)
-    figure.suptitle("sagun2017: loss along the segment")
-    save_figure(figure, report_dir, "sagun2017_segment")
-
-
-def _draw_climb(experiment: Experiment, report_dir) -> None:
+def _draw_barriers(experiment: Experiment, report_dir) -> None:
     plt = pyplot()
     figure, ax = plt.subplots(figsize=(6, 4))
-    styles = (
-        ("small", "tab:blue", "small batch (SGD)"),
-        ("matched", "tab:green", "GD matched to SGD's loss"),
+    runs = experiment.runs
+    series = (
+        ("tab:blue", "theta_M -> theta_S (claim)", [r.barriers["matched"] for r in runs]),
+        ("tab:red", "independent inits (control)", np.array(experiment.independent).T),
+        ("tab:orange", "permuted copy (control)", [r.barriers["permuted"] for r in runs]),
     )
-    for r in experiment.runs:
-        offset = r.switch.large.num_steps
-        ax.plot(r.switch.large.steps, r.switch.large.losses, color="tab:gray", alpha=0.6)
-        for name, color, _ in styles:
-            run = getattr(r.switch, name)
-            ax.plot(offset + np.array(run.steps), run.losses, color=color, alpha=0.6)
-        control = r.control.small
-        ax.plot(offset + np.array(control.steps), control.losses, color="tab:purple", alpha=0.6)
-    legend = (
-        ("tab:gray", "large batch (GD)"),
-        *((color, label) for _, color, label in styles),
-        ("tab:purple", "control: batch of half the data"),
-    )
-    for color, label in legend:
-        ax.plot([], [], color=color, label=label)
-    ax.set_yscale("log")
-    ax.set_xscale("symlog", linthresh=100)
-    ax.set_xlim(left=0)
-    ax.set_xlabel("step")
-    ax.set_ylabel("training loss")
-    ax.set_title("sagun2017: small batches climb, then fall")
+    for color, label, values in series:
+        for i, v in enumerate(values):
+            ax.plot(LEVELS, v, "o-", color=color, alpha=0.5, label=label if i == 0 else None)
+    ax.axhline(NO_BARRIER, color="k", ls="--", lw=1, label="log 2 (the rule)")
+    ax.axvline(DECIDED_LEVEL, color="gray", ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("matched training loss")
+    ax.set_ylabel("log-barrier")
+    ax.set_title("sagun2017: barriers at matched losses")
     ax.legend(fontsize=8)
-    save_figure(figure, report_dir, "sagun2017_sgd_climb")
+    save_figure(figure, report_dir, "sagun2017_segment")
 
 
 def _draw_spectra(experiment: Experiment, report_dir) -> None:
     plt = pyplot()
-
-    def relative_log(spectra) -> np.ndarray:
-        values = [ev.abs().cpu().numpy() for ev in spectra]
-        return np.concatenate([np.log10(np.maximum(v / v.max(), 1e-18)) for v in values])
-
     figure, ax = plt.subplots(figsize=(6, 4))
     bins = np.linspace(-18, 0, 73)
-    runs = experiment.runs
-    for spectra, color, label in (
-        ([r.spectra[0] for r in runs], "tab:gray", "theta_L"),
-        ([r.spectra[1] for r in runs], "tab:blue", "theta_S"),
-        ([r.spectra[2] for r in runs], "tab:green", "theta_M"),
-        ([r.narrow_spectra[0] for r in runs], "tab:red", "under-parametrised theta_L (control)"),
-        ([r.narrow_spectra[1] for r in runs], "tab:pink", "under-parametrised theta_S"),
-    ):
-        ax.hist(
-            relative_log(spectra),
-            bins=bins,
-            density=True,
-            histtype="step",
-            color=color,
-            label=label,
-        )
+    for index, (color, label) in enumerate((("tab:green", "theta_M"), ("tab:blue", "theta_S"))):
+        values = [r.spectra[index].abs().cpu().numpy() for r in experiment.runs]
+        logs = np.concatenate([np.log10(np.maximum(v / v.max(), 1e-18)) for v in values])
+        ax.hist(logs, bins=bins, density=True, histtype="step", color=color, label=label)
     ax.axvline(np.log10(NEAR_ZERO), color="k", ls="--", lw=1, label="near-zero floor")
     ax.set_xlabel("log10 |lambda| / max |lambda|")
     ax.set_ylabel("density (pooled over seeds)")
-    ax.set_title("sagun2017: Hessian spectra at the ends")
+    ax.set_title("sagun2017: Hessian spectra at matched loss 1e-3")
     ax.legend(fontsize=8)
     save_figure(figure, report_dir, "sagun2017_spectra")
 
@@ -748,38 +667,17 @@ def _draw_spectra(experiment: Experiment, report_dir) -> None:
 def _draw_sharpness(experiment: Experiment, report_dir) -> None:
     plt = pyplot()
     figure, ax = plt.subplots(figsize=(6, 4))
-    styles = (
-        ("tab:gray", "theta_L"),
-        ("tab:blue", "theta_S (batch 8)"),
-        ("tab:green", "theta_M (GD, matched)"),
-        ("tab:purple", "control: half-data batch"),
-        ("tab:olive", "control: GD matched"),
-    )
-    for r in experiment.runs:
-        losses = (
-            r.switch.loss_large,
-            r.switch.small.final_loss,
-            r.switch.matched.final_loss,
-            r.control.small.final_loss,
-            r.control.matched.final_loss,
-        )
-        tops = (*(float(ev[-1]) for ev in r.spectra), *r.control_top)
-        for loss, top, (color, _) in zip(losses, tops, styles, strict=True):
-            ax.scatter(loss, top, color=color, s=18)
-    for color, label in styles:
-        ax.scatter([], [], color=color, label=label)
-    ax.set_xscale("log")
+    values = _sharpness_values(experiment)
+    for position, ratios in enumerate(values.values()):
+        ax.scatter(np.full(len(ratios), position), ratios, alpha=0.7)
+    ax.axhline(SHARPNESS.rule.level, color="k", ls="--", lw=1, label="rule level")
+    ax.set_xticks(range(len(values)), list(values))
     ax.set_yscale("log")
-    ax.set_xlabel("training loss")
-    ax.set_ylabel("lambda_1")
-    ax.set_title("sagun2017: top eigenvalue against loss")
+    ax.set_ylabel("lambda_1(GD) / lambda_1(SGD), matched loss")
+    ax.set_title("sagun2017: the large-batch solution is sharper")
     ax.legend(fontsize=8)
     save_figure(figure, report_dir, "sagun2017_sharpness")
 
 
-FIGURES = {
-    "no_barrier": (_draw_paths, _draw_climb),
-    "singular": (_draw_spectra,),
-    "sharpness": (_draw_sharpness,),
-}
-"""The figures drawn with each claim when ``--claims-report`` is given."""
+FIGURES = {BARRIER.id: _draw_barriers, SHARPNESS.id: _draw_sharpness}
+"""The figure drawn with each evidence claim when ``--claims-report`` is given."""

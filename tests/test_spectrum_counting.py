@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from hesskit.spectrum import (
     COUNTING_RULES,
     OutlierCount,
+    agreed_count,
     class_mean_subspace,
     count_outliers,
+    edge_gap,
     largest_log_gap,
     lowest_log_gap,
     near_zero_fraction,
@@ -371,3 +373,167 @@ def test_count_outliers_errors() -> None:
         count_outliers(values, eigenvectors=basis[:, :3], class_means=means)
     with pytest.raises(ValueError, match=r"fraction must be in \(0, 1\]"):
         count_outliers(values, eigenvectors=basis, class_means=means, fraction=2.0)
+
+
+# ---------------------------------------------------------------------------------------
+# the edge gap and the agreed count: calibrated up to the paper's k = 50
+
+BULK_SIZE = 300
+
+
+def _planted(
+    k: int, *, bulk: str = "linear", ratio: float = 1.3, dominant: float = 1.0, seed: int = 0
+) -> torch.Tensor:
+    """Descending top spectrum: ``k`` outliers spread over a factor 3, the lowest ``ratio``
+    times the bulk's edge (1.3: the paper's gap at k = 20), the top one ``dominant`` times
+    higher, above a bulk of :data:`BULK_SIZE` values."""
+    below = _bulk(bulk, BULK_SIZE, seed).sort(descending=True).values
+    spikes = float(below[0]) * ratio * torch.logspace(math.log10(3), 0, k, dtype=F64)
+    spikes[0] *= dominant
+    return torch.cat([spikes, below])
+
+
+def _agreed(values: torch.Tensor, k: int, *, seed: int = 0, **keywords):
+    """:func:`agreed_count` with ``k`` class means spread evenly over the top ``k``
+    eigenvectors, and a Gauss-Newton spectrum of the same shape (outliers 0.9x, bulk 0.5x)."""
+    basis = _orthogonal(len(values), seed)
+    means = _equal_energy_means(basis, k, k, seed)
+    gauss_newton = torch.cat([0.9 * values[:k], 0.5 * values[k:]])
+    return agreed_count(
+        values, eigenvectors=basis, class_means=means, gauss_newton=gauss_newton, **keywords
+    )
+
+
+def _no_gap(seed: int, n: int = BULK_SIZE) -> torch.Tensor:
+    """A spectrum that thins out smoothly: consecutive ratios 1.03-1.16, as on digits."""
+    gen = torch.Generator().manual_seed(seed)
+    steps = 0.03 + 0.12 * torch.rand(n - 1, dtype=F64, generator=gen)
+    return torch.exp(-torch.cat([torch.zeros(1, dtype=F64), steps.cumsum(0)]))
+
+
+@pytest.mark.parametrize("k", [2, 3, 5, 10, 20, 35, 50])
+@pytest.mark.parametrize("bulk", ["linear", "marchenko_pastur"])
+def test_spread_outliers_are_counted_up_to_k_50(k: int, bulk: str) -> None:
+    values = _planted(k, bulk=bulk, ratio=1.3 if bulk == "linear" else 2.0)
+    gap = edge_gap(values)
+    assert (gap.count, gap.capped) == (k, False), gap
+    assert float(values[k]) < gap.edge < float(values[k - 1])
+    assert _agreed(values, k).count == k
+    # the fixed 90% subspace rule stops at ceil(0.9 k) when the energy is spread evenly
+    basis = _orthogonal(len(values), 0)
+    fixed = class_mean_subspace(basis, _equal_energy_means(basis, k, k, 0), fraction=0.9)
+    assert fixed.count == math.ceil(0.9 * k - 1e-9)
+
+
+@pytest.mark.parametrize("k", [2, 5, 20, 50])
+def test_a_dominant_outlier_does_not_move_the_agreed_count(k: int) -> None:
+    values = _planted(k, dominant=20.0)
+    assert _agreed(values, k).count == k
+    if k == 50:  # documented failure of the edge gap alone: 20x over packed outliers
+        assert edge_gap(values).count == 1
+
+
+@pytest.mark.parametrize("k", [3, 10, 50])
+def test_a_second_group_of_outliers_below_the_class_means_is_not_counted(k: int) -> None:
+    values = _planted(k)
+    below = torch.cat([values[:k] * 30, values])  # k class outliers over a lower group
+    # (sorted: the k scaled outliers, then the original k, then the bulk)
+    if k < 50:  # the edge gap alone takes the lower group's gap
+        assert edge_gap(below).count == 2 * k
+    assert _agreed(below, k).count == k
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("k", [5, 10, 50])
+def test_a_spectrum_without_a_gap_does_not_count_k(seed: int, k: int) -> None:
+    values = _no_gap(seed)
+    assert edge_gap(values).count == 0
+    result = _agreed(values, k, seed=seed)
+    assert result.count == 0 and result.edge == float(values[0])
+    # the class means align with the top k eigenvectors: the subspace rule counts them
+    basis = _orthogonal(len(values), seed)
+    assert class_mean_subspace(basis, _equal_energy_means(basis, k, k, seed)).count >= 0.9 * k
+
+
+def test_means_that_do_not_point_at_the_gap_count_nothing() -> None:
+    values = _planted(5)
+    basis = _orthogonal(len(values), 0)
+    means = basis[:, 100:110]  # deep in the bulk
+    assert agreed_count(values, eigenvectors=basis, class_means=means).count == 0
+    flat_gn = _no_gap(1, len(values))  # the Gauss-Newton has no gap: no agreement
+    aligned = _equal_energy_means(basis, 5, 5, 0)
+    result = agreed_count(values, eigenvectors=basis, class_means=aligned, gauss_newton=flat_gn)
+    assert result.count == 0
+
+
+def test_edge_gap_keywords_and_limits() -> None:
+    values = _planted(5)
+    limited = edge_gap(values, max_outliers=3)  # the gap at 5 is out of reach
+    assert limited.count < 5 and limited.capped == (limited.count == 3)
+    assert edge_gap(values, max_outliers=5).capped
+    assert not edge_gap(values).capped
+    assert edge_gap(values, min_contrast=1e6).count == 0
+    flat = torch.cat([torch.tensor([5.0, 4.0], dtype=F64), torch.ones(20, dtype=F64)])
+    result = edge_gap(flat)  # a gap over a flat bulk is infinitely many spacings
+    assert result.count == 2 and result.score == math.inf
+    at_floor = torch.cat([torch.tensor([5.0, 4.0], dtype=F64), torch.zeros(20, dtype=F64)])
+    assert edge_gap(at_floor).count == 0  # no bulk spacing to measure the gap against
+    assert edge_gap(values[torch.randperm(len(values))]) == edge_gap(values)
+
+
+@given(
+    k=st.integers(min_value=1, max_value=50),
+    scale=st.floats(min_value=1e-6, max_value=1e6),
+    ratio=st.floats(min_value=1.3, max_value=100.0),
+)
+def test_edge_gap_counts_planted_outliers_at_any_scale(k: int, scale: float, ratio: float) -> None:
+    values = _planted(k, ratio=ratio)
+    assert edge_gap(values).count == k
+    assert edge_gap(scale * values).count == k
+
+
+@given(seed=st.integers(min_value=0, max_value=2**31 - 1))
+def test_edge_gap_finds_no_gap_in_a_smoothly_thinning_spectrum(seed: int) -> None:
+    assert edge_gap(_no_gap(seed)).count == 0
+
+
+def test_edge_gap_errors() -> None:
+    values = _planted(3)
+    with pytest.raises(ValueError, match="window must be >= 2"):
+        edge_gap(values, window=1)
+    with pytest.raises(TypeError, match="window must be an int"):
+        edge_gap(values, window=2.5)
+    with pytest.raises(ValueError, match=r"min_contrast must be > 1"):
+        edge_gap(values, min_contrast=1.0)
+    with pytest.raises(ValueError, match="min_contrast must be a finite number > 0"):
+        edge_gap(values, min_contrast=-2.0)
+    with pytest.raises(ValueError, match=r"floor must be in \(0, 1\)"):
+        edge_gap(values, floor=2.0)
+    with pytest.raises(ValueError, match="max_outliers must be >= 1"):
+        edge_gap(values, max_outliers=0)
+    with pytest.raises(ValueError, match="needs at least window \\+ 2 = 12 eigenvalues, got 11"):
+        edge_gap(values[:11])
+    with pytest.raises(ValueError, match="largest eigenvalue must be positive"):
+        edge_gap(-values)
+    with pytest.raises(ValueError, match="eigenvalues must be finite"):
+        edge_gap(torch.cat([values, torch.tensor([math.nan], dtype=F64)]))
+    with pytest.raises(TypeError, match="eigenvalues must hold real numbers"):
+        edge_gap(["a"] * 20)
+
+
+def test_agreed_count_errors() -> None:
+    values = _planted(3)
+    basis = _orthogonal(len(values), 0)
+    means = _equal_energy_means(basis, 3, 3, 0)
+    with pytest.raises(ValueError, match="eigenvectors has 20 columns but there are"):
+        agreed_count(values, eigenvectors=basis[:, :20], class_means=means)
+    with pytest.raises(ValueError, match="class_means is all zeros"):
+        agreed_count(values, eigenvectors=basis, class_means=torch.zeros_like(means))
+    with pytest.raises(ValueError, match="eigenvectors must have orthonormal columns"):
+        agreed_count(values, eigenvectors=2 * basis, class_means=means)
+    with pytest.raises(ValueError, match="needs at least window \\+ 2"):
+        agreed_count(values, eigenvectors=basis, class_means=means, gauss_newton=values[:5])
+    with pytest.raises(ValueError, match="gauss_newton must be finite"):
+        agreed_count(values, eigenvectors=basis, class_means=means, gauss_newton=values * math.inf)
+    with pytest.raises(ValueError, match=r"min_contrast must be > 1"):
+        agreed_count(values, eigenvectors=basis, class_means=means, min_contrast=0.5)

@@ -177,6 +177,9 @@ def _lowest_log_gap(values: torch.Tensor, min_gap: float, floor: float, cap: int
     """The lowest-significant-gap rule on descending float64 ``values``, checked arguments.
 
     The one implementation of the rule, shared with :func:`hesskit.spectrum.split`.
+
+    Returns:
+        The rule's :class:`OutlierCount`.
     """
     logs, gaps, truncated = _log_gaps(values, floor, cap)
     significant = torch.nonzero(gaps >= min_gap).flatten()
@@ -195,6 +198,9 @@ def _log_gaps(
     floor (the gap down to the floor level) or ``n - 1``, whichever comes first, and at
     most ``cap``; below the floor every gap is zero, so nothing is lost. ``truncated``
     says that ``cap`` cut the search short.
+
+    Returns:
+        ``(logs, gaps, truncated)``.
     """
     top = float(values[0])
     if len(values) < 2 or top <= 0:
@@ -210,7 +216,11 @@ def _log_gaps(
 def _gap_count(
     rule: str, logs: torch.Tensor, gaps: torch.Tensor, count: int, truncated: bool
 ) -> OutlierCount:
-    """The :class:`OutlierCount` of a log rule that splits after the ``count``-th value."""
+    """The :class:`OutlierCount` of a log rule that splits after the ``count``-th value.
+
+    Returns:
+        The rule's :class:`OutlierCount`.
+    """
     edge = math.exp(float(logs[count - 1] + logs[count]) / 2)
     capped = truncated and count == len(gaps)
     return OutlierCount(rule, count, float(gaps[count - 1]), edge, capped)
@@ -276,7 +286,15 @@ def class_mean_subspace(
 def _subspace_inputs(
     eigenvectors: Any, class_means: Any, fraction: Any
 ) -> tuple[torch.Tensor, torch.Tensor, float, float]:
-    """Validated float64 eigenvectors and class means, ``fraction``, and the inputs' eps."""
+    """Validated float64 eigenvectors and class means, ``fraction``, and the inputs' eps.
+
+    Returns:
+        ``(vectors, means, fraction, eps)``.
+
+    Raises:
+        TypeError: if an input is not real numbers.
+        ValueError: if a shape, the rows, the orthonormality or the means are wrong.
+    """
     vectors, eps_vectors = _as_float64("eigenvectors", eigenvectors, ndim=2)
     means, eps_means = _as_float64("class_means", class_means, ndim=2)
     fraction = _check_fraction(fraction)
@@ -298,7 +316,11 @@ def _subspace_inputs(
 def _class_mean_subspace(
     vectors: torch.Tensor, means: torch.Tensor, fraction: float, eps: float
 ) -> OutlierCount:
-    """The subspace rule on checked float64 inputs (``eps``: the sources' rounding unit)."""
+    """The subspace rule on checked float64 inputs (``eps``: the sources' rounding unit).
+
+    Returns:
+        The rule's :class:`OutlierCount`.
+    """
     total = means.square().sum()
     captured = ((vectors.T @ means).square().sum(dim=1).cumsum(0) / total).cpu()
     m = vectors.shape[1]
@@ -307,6 +329,263 @@ def _class_mean_subspace(
     count = int(reached[0]) + 1 if len(reached) else m
     score = float(captured[count - 1])
     return OutlierCount("class_mean_subspace", count, score, None, len(reached) == 0)
+
+
+EDGE_WINDOW = 10
+"""Default ``window`` of :func:`edge_gap`: bulk eigenvalues whose mean log-spacing sets the
+scale a gap is measured against."""
+EDGE_CONTRAST = 3.0
+"""Default ``min_contrast`` of :func:`edge_gap`: a gap must be this many times the bulk's mean
+log-spacing below it. Level repulsion makes a gap of four mean spacings inside a bulk rare
+(Wigner's surmise puts it near ``exp(-4 pi)``), while the outliers' gap in the paper's
+setup at k = 20, a ratio of about 1.3 over a bulk of thousands of eigenvalues, clears it."""
+
+
+def edge_gap(
+    eigenvalues: Any,
+    *,
+    window: int = EDGE_WINDOW,
+    min_contrast: float = EDGE_CONTRAST,
+    floor: float = 1e-3,
+    max_outliers: int | None = None,
+) -> OutlierCount:
+    r"""Outliers above the lowest gap that stands out against the bulk's spacing below it.
+
+    Sagun et al. (2017, arXiv:1706.04454, section 3.1, Table 1) count ``k`` outliers for
+    ``k`` clusters up to ``k = 50``, where the gap to the bulk is a ratio of about 1.3: too
+    small for a fixed log-gap threshold (:func:`lowest_log_gap`) and smaller than a
+    dominant outlier's (:func:`largest_log_gap`). This rule measures each gap in units of
+    the bulk's own eigenvalue spacing just below it, the top of the remaining spectrum
+    being the bulk edge's estimate: sort descending, ``x_i = log(max(l_i, floor * l_1))``,
+    and for each candidate count ``j``
+
+    .. math::
+
+        c_j = \frac{x_j - x_{j+1}}{(x_{j+1} - x_{j+1+w}) / w},
+
+    the gap over the mean log-spacing of the ``w = window`` values below it. The count is
+    the ``j`` with the largest contrast, 0 when no ``c_j`` reaches ``min_contrast``. A gap
+    to a dense bulk has a large contrast however small the ratio (1.3 over a bulk whose
+    top values are 1% apart is a contrast of about 26), a spectrum that thins out smoothly
+    has every ``c_j`` near 1 and counts 0, and a gap inside a bulk's sparse top, a few
+    times its neighbours, loses to the outliers' gap. Known failure: one outlier far above
+    many outliers packed closer than the bulk's top (its contrast is measured against the
+    outliers' spacing) takes the count; :func:`agreed_count`, which asks the class means
+    which gap is the outliers', does not fail so. The count is invariant to a positive
+    scaling of the spectrum. Unlike :func:`class_mean_subspace`, it needs an actual gap:
+    alignment alone counts nothing.
+
+    Args:
+        eigenvalues: the top of the spectrum (or all of it): a 1-D tensor, array or
+            sequence of real numbers, any order, at least ``window + 2`` values.
+        window: the bulk values (>= 2) whose mean spacing scales each gap.
+        min_contrast: the least ``c_j`` (> 1) that counts as a gap.
+        floor: relative floor in (0, 1), a fraction of the largest eigenvalue; a
+            candidate whose ``window`` values below reach it is not examined (the bulk's
+            spacing is not measured there: for a bulk at zero, use
+            :func:`lowest_log_gap`).
+        max_outliers: the largest count to consider (>= 1); default and limit
+            ``n - window - 1``, ``n`` the number of eigenvalues, so compute at least
+            ``k + window + 1`` eigenvalues to count ``k``.
+
+    Returns:
+        The :class:`OutlierCount` of rule ``"edge_gap"``: ``score`` is ``c`` at the
+        count (the largest ``c_j`` examined when the count is 0), ``edge`` the geometric
+        midpoint of the deciding gap (``l_1`` when the count is 0), ``capped`` True when
+        the count is the largest one examined.
+
+    Raises:
+        TypeError: if ``eigenvalues`` is not real numbers, or a keyword has a wrong type.
+        ValueError: if ``eigenvalues`` is not 1-D, holds NaN/inf or fewer than
+            ``window + 2`` values, its largest value is not positive, or a keyword is out
+            of range.
+
+    Example:
+        >>> bulk = [1.0 - 0.01 * i for i in range(40)]
+        >>> result = edge_gap([100.0, 10.0, 9.0, 8.0, 7.0, *bulk])
+        >>> result.count, round(result.score, 1), result.capped
+        (5, 184.7, False)
+        >>> edge_gap(bulk).count  # no gap
+        0
+    """
+    values = _sorted_eigenvalues(eigenvalues)
+    window = _checks.check_int_in_range("window", window, low=2)
+    min_contrast = _checks.check_positive_float("min_contrast", min_contrast)
+    if min_contrast <= 1:
+        msg = f"min_contrast must be > 1 (a gap larger than the bulk's spacing), got {min_contrast}"
+        raise ValueError(msg)
+    floor = _check_relative("floor", floor)
+    limit = len(values) - window - 1
+    if limit < 1:
+        msg = (
+            f"edge_gap needs at least window + 2 = {window + 2} eigenvalues, got {len(values)}; "
+            "compute more eigenvalues or pass a smaller window"
+        )
+        raise ValueError(msg)
+    if float(values[0]) <= 0:
+        msg = f"the largest eigenvalue must be positive to take logs, got {float(values[0])}"
+        raise ValueError(msg)
+    if max_outliers is not None:
+        limit = min(limit, _checks.check_int_in_range("max_outliers", max_outliers, low=1))
+    contrast, logs = _edge_contrast(values, window, floor, limit)
+    best = float(contrast.max())
+    if best < min_contrast:
+        return OutlierCount("edge_gap", 0, best, float(values[0]), False)
+    count = int(torch.argmax(contrast)) + 1
+    edge = math.exp(float(logs[count - 1] + logs[count]) / 2)
+    return OutlierCount("edge_gap", count, float(contrast[count - 1]), edge, count == limit)
+
+
+def _edge_contrast(
+    values: torch.Tensor, window: int, floor: float, limit: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The contrasts ``c_j`` of :func:`edge_gap` for ``j = 1..limit``, and the clamped logs.
+
+    Returns:
+        ``(contrast, logs)``: ``c_j`` (inf for a gap over a flat bulk; 0 for no gap or
+        a window that reaches the floor, where the bulk's spacing is not measured) and
+        the logs of the values clamped at ``floor * l_1``.
+    """
+    level = floor * float(values[0])
+    logs = torch.log(values.clamp_min(level))
+    gaps = logs[:limit] - logs[1 : limit + 1]
+    spacing = (logs[1 : limit + 1] - logs[1 + window : limit + 1 + window]) / window
+    contrast = torch.where(spacing > 0, gaps / spacing.clamp_min(1e-300), math.inf)
+    measured = (gaps > 0) & (values[1 + window : limit + 1 + window] > level)
+    return torch.where(measured, contrast, 0.0), logs
+
+
+def agreed_count(
+    eigenvalues: Any,
+    *,
+    eigenvectors: Any,
+    class_means: Any,
+    gauss_newton: Any = None,
+    window: int = EDGE_WINDOW,
+    min_contrast: float = EDGE_CONTRAST,
+    floor: float = 1e-3,
+) -> OutlierCount:
+    """The outlier count on which the gaps of ``H`` and ``G`` and the class means agree.
+
+    The outliers of a trained classifier's Hessian ``H`` come from its Gauss-Newton part
+    ``G`` and are spanned by the class means of the per-sample gradients (Papyan 2019,
+    arXiv:1901.08244; Sagun et al. 2017, arXiv:1706.04454, section 3.1). A candidate
+    count ``j`` is accepted when three views say the same:
+
+    1. ``H`` has a gap after ``j``: its :func:`edge_gap` contrast ``c_j`` (the gap over the
+       bulk's mean log-spacing below it) is at least ``min_contrast``;
+    2. ``G`` has such a gap after ``j - 1``, ``j`` or ``j + 1`` (when ``gauss_newton`` is
+       given; the softmax's ``k - 1`` against the class means' ``k``);
+    3. the class means need the top ``j`` eigenvectors, or one more (the softmax's gap at
+       ``k - 1`` below ``k`` class means): :func:`class_mean_subspace` at fraction
+       ``1 - 1/(2j)`` counts ``j`` or ``j + 1``, not fewer (then the gap holds more
+       outliers than the class means explain) nor more. That fraction is
+       calibrated for every ``j``: means spread evenly over ``j`` directions need all
+       ``j`` of them (``j - 1`` hold ``1 - 1/j``), where the fixed fraction 0.9 stops at
+       ``ceil(0.9 j)`` (18 at j = 20, 45 at j = 50).
+
+    The count is the largest accepted ``j`` (the lowest gap all three views see), or 0
+    when none is accepted. So a gap the class means do not point at (a second group of
+    outliers below them, a sparse bulk's top) does not decide, a dominant outlier above
+    the others does not either, and a spectrum without a gap counts 0 however well the
+    class means align with its top eigenvectors.
+
+    Args:
+        eigenvalues: the top Hessian eigenvalues (at least ``window + 2``), paired with
+            ``eigenvectors``' columns.
+        eigenvectors: ``(n, m)`` orthonormal eigenvectors of ``eigenvalues``.
+        class_means: ``(n, c)`` class-mean gradients (:func:`class_mean_gradients`).
+        gauss_newton: None, or the top eigenvalues of the Gauss-Newton matrix (at least
+            ``window + 2``).
+        window: as in :func:`edge_gap`.
+        min_contrast: as in :func:`edge_gap`.
+        floor: as in :func:`edge_gap`.
+
+    Returns:
+        The :class:`OutlierCount` of rule ``"agreed_count"``: ``score`` is ``c`` at the
+        count (the largest ``c_j`` of ``H`` when the count is 0), ``edge`` the geometric
+        midpoint of the deciding gap (``l_1`` when 0), ``capped`` True when the count is
+        the largest one examined or the class means were not captured by all the
+        eigenvectors.
+
+    Raises:
+        TypeError: as :func:`edge_gap` and :func:`class_mean_subspace`.
+        ValueError: as :func:`edge_gap` and :func:`class_mean_subspace`, and when the
+            number of eigenvectors differs from the number of eigenvalues.
+
+    Example:
+        >>> import torch
+        >>> basis = torch.eye(60, dtype=torch.float64)  # eigenvectors e_1 .. e_60
+        >>> values = [9.0, 8.0, 7.0, *torch.linspace(1, 0.5, 57).tolist()]
+        >>> means = basis[:, :3] @ torch.eye(3, dtype=torch.float64)  # one per outlier
+        >>> agreed_count(values, eigenvectors=basis, class_means=means).count
+        3
+    """
+    # validates the eigenvalues and the keywords
+    hessian = edge_gap(eigenvalues, window=window, min_contrast=min_contrast, floor=floor)
+    keywords = {"window": window, "min_contrast": min_contrast, "floor": floor}
+    values, _ = _as_float64("eigenvalues", eigenvalues, ndim=1)
+    vectors, means, _, eps = _subspace_inputs(eigenvectors, class_means, 1.0)
+    if vectors.shape[1] != len(values):
+        msg = (
+            f"eigenvectors has {vectors.shape[1]} columns but there are {len(values)} "
+            "eigenvalues; pass the eigenpairs together"
+        )
+        raise ValueError(msg)
+    order = torch.argsort(values.to(vectors.device), descending=True)
+    sorted_values = values[order.cpu()]
+    limit = len(values) - window - 1
+    contrast, logs = _edge_contrast(sorted_values, window, floor, limit)
+    accepted = (contrast >= min_contrast) & _subspace_agrees(vectors[:, order], means, eps, limit)
+    if gauss_newton is not None:
+        accepted &= _gap_near(_as_float64("gauss_newton", gauss_newton, ndim=1)[0], limit, keywords)
+    if not bool(accepted.any()):
+        return OutlierCount("agreed_count", 0, hessian.score, float(sorted_values[0]), False)
+    count = int(torch.nonzero(accepted).flatten()[-1]) + 1
+    edge = math.exp(float(logs[count - 1] + logs[count]) / 2)
+    return OutlierCount("agreed_count", count, float(contrast[count - 1]), edge, count == limit)
+
+
+def _subspace_agrees(
+    vectors: torch.Tensor, means: torch.Tensor, eps: float, limit: int
+) -> torch.Tensor:
+    """Per ``j = 1..limit``: does the subspace rule at ``1 - 1/(2j)`` count ``j`` or ``j + 1``?
+
+    Returns:
+        A boolean tensor of length ``limit``.
+    """
+    captured = ((vectors.T @ means).square().sum(dim=1).cumsum(0) / means.square().sum()).cpu()
+    slack = 4 * vectors.shape[1] * eps
+    j = torch.arange(1, limit + 1, dtype=_F64)
+    targets = 1 - 1 / (2 * j) - slack
+    # the subspace count at each target: the first i with captured[i - 1] >= target
+    counts = torch.searchsorted(captured.contiguous(), targets.contiguous()) + 1
+    return (counts - j >= 0) & (counts - j <= 1)
+
+
+def _gap_near(values: torch.Tensor, limit: int, keywords: dict) -> torch.Tensor:
+    """Per ``j = 1..limit``: has ``values`` an edge-gap after ``j - 1``, ``j`` or ``j + 1``?
+
+    Returns:
+        A boolean tensor of length ``limit``.
+
+    Raises:
+        ValueError: as :func:`edge_gap`.
+    """
+    # the same checks as the Hessian's eigenvalues
+    edge_gap(
+        values,
+        window=keywords["window"],
+        min_contrast=keywords["min_contrast"],
+        floor=keywords["floor"],
+    )
+    values = values.sort(descending=True).values
+    own = len(values) - keywords["window"] - 1
+    contrast, _ = _edge_contrast(values, keywords["window"], keywords["floor"], own)
+    gap = torch.zeros(limit + 2, dtype=torch.bool)
+    shared = min(own, limit + 1)
+    gap[1 : shared + 1] = contrast[:shared] >= keywords["min_contrast"]
+    return gap[:-2] | gap[1:-1] | gap[2:]
 
 
 def count_outliers(
@@ -419,7 +698,11 @@ def near_zero_fraction(eigenvalues: Any, *, relative: float = NEAR_ZERO) -> floa
 
 
 def _sorted_eigenvalues(eigenvalues: Any) -> torch.Tensor:
-    """``eigenvalues`` validated, as float64, sorted descending."""
+    """``eigenvalues`` validated, as float64, sorted descending.
+
+    Returns:
+        The sorted float64 tensor.
+    """
     return _as_float64("eigenvalues", eigenvalues, ndim=1)[0].sort(descending=True).values
 
 
@@ -429,6 +712,13 @@ def _as_float64(name: str, value: Any, *, ndim: int) -> tuple[torch.Tensor, floa
     Accepts real torch tensors (kept on their device), numpy arrays and (nested) sequences
     of numbers. The eps is that of the source dtype (float64's for integers and
     sequences), for rounding slacks.
+
+    Returns:
+        ``(tensor, eps)``.
+
+    Raises:
+        TypeError: if ``value`` is not real numbers.
+        ValueError: if it is not finite, empty or of another dimension.
     """
     if isinstance(value, torch.Tensor):
         if value.is_complex() or value.dtype == torch.bool:
@@ -451,7 +741,14 @@ def _as_float64(name: str, value: Any, *, ndim: int) -> tuple[torch.Tensor, floa
 
 
 def _numpy_as_float64(name: str, value: Any) -> torch.Tensor:
-    """A numpy array or a sequence of real numbers as a float64 CPU tensor."""
+    """A numpy array or a sequence of real numbers as a float64 CPU tensor.
+
+    Returns:
+        The float64 CPU tensor.
+
+    Raises:
+        TypeError: if ``value`` is not real numbers.
+    """
     if not isinstance(value, (np.ndarray, Sequence)) or isinstance(value, (str, bytes)):
         msg = (
             f"{name} must be a torch.Tensor, a numpy array or a sequence of real numbers, "
@@ -466,7 +763,11 @@ def _numpy_as_float64(name: str, value: Any) -> torch.Tensor:
 
 
 def _check_orthonormal(vectors: torch.Tensor, eps: float) -> None:
-    """Raise unless ``V^T V = I`` to ``10 sqrt(eps)`` (eigensolvers' vectors pass easily)."""
+    """Raise unless ``V^T V = I`` to ``10 sqrt(eps)`` (eigensolvers' vectors pass easily).
+
+    Raises:
+        ValueError: if the columns are not orthonormal, or there are more columns than rows.
+    """
     m = vectors.shape[1]
     if m > vectors.shape[0]:
         msg = f"eigenvectors has more columns ({m}) than rows ({vectors.shape[0]})"
@@ -484,7 +785,14 @@ def _check_orthonormal(vectors: torch.Tensor, eps: float) -> None:
 
 
 def _check_relative(name: str, value: Any) -> float:
-    """Return ``value`` if it is a number in (0, 1)."""
+    """Return ``value`` if it is a number in (0, 1).
+
+    Returns:
+        ``value`` as a float.
+
+    Raises:
+        ValueError: if it is not in (0, 1).
+    """
     value = _checks.check_positive_float(name, value)
     if value >= 1:
         msg = f"{name} must be in (0, 1) (a fraction of the largest eigenvalue), got {value}"
@@ -493,7 +801,14 @@ def _check_relative(name: str, value: Any) -> float:
 
 
 def _check_fraction(fraction: Any) -> float:
-    """Return ``fraction`` if it is a number in (0, 1]."""
+    """Return ``fraction`` if it is a number in (0, 1].
+
+    Returns:
+        ``fraction`` as a float.
+
+    Raises:
+        ValueError: if it is not in (0, 1].
+    """
     fraction = _checks.check_positive_float("fraction", fraction)
     if fraction > 1:
         msg = f"fraction must be in (0, 1] (a share of the class means' energy), got {fraction}"

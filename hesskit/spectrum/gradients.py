@@ -146,15 +146,27 @@ class _SampleFunctions:
         self.objective, self.theta = objective, objective.theta
 
     def outputs(self, theta: dict, x: torch.Tensor) -> torch.Tensor:
-        """The model's outputs on one sample ``x``, as a batch of one."""
+        """The model's outputs on one sample ``x``, as a batch of one.
+
+        Returns:
+            The ``(1, k_out)`` outputs.
+        """
         return self.objective.outputs(theta, x.unsqueeze(0))
 
     def loss(self, theta: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The loss of one sample, as a batch of one."""
+        """The loss of one sample, as a batch of one.
+
+        Returns:
+            The scalar loss.
+        """
         return self.objective.loss_fn(self.outputs(theta, x), y.unsqueeze(0))
 
     def check_outputs(self, x: torch.Tensor) -> None:
-        """Raise unless the outputs on a sample are ``(1, k_out)`` (for the logit means)."""
+        """Raise unless the outputs on a sample are ``(1, k_out)`` (for the logit means).
+
+        Raises:
+            ValueError: if the outputs have another shape.
+        """
         with torch.no_grad():
             outputs = self.outputs(self.theta, x[0])
         if outputs.ndim != 2:
@@ -165,14 +177,22 @@ class _SampleFunctions:
             raise ValueError(msg)
 
     def loss_gradients(self, layout: ParameterLayout, x: torch.Tensor, y: torch.Tensor):
-        """The ``(b, n_params)`` per-sample loss gradients of a chunk."""
+        """The ``(b, n_params)`` per-sample loss gradients of a chunk.
+
+        Returns:
+            The gradients, one row per sample.
+        """
         gradients = vmap(grad(self.loss), in_dims=(None, 0, 0), randomness="error")(
             self.theta, x, y
         )
         return layout.flatten(gradients)
 
     def output_jacobians(self, layout: ParameterLayout, x: torch.Tensor) -> torch.Tensor:
-        """The ``(b, k_out, n_params)`` per-sample Jacobians of the outputs of a chunk."""
+        """The ``(b, k_out, n_params)`` per-sample Jacobians of the outputs of a chunk.
+
+        Returns:
+            The Jacobians, one per sample.
+        """
 
         def outputs(theta: dict, sample: torch.Tensor) -> torch.Tensor:
             return self.outputs(theta, sample)[0]
@@ -182,7 +202,15 @@ class _SampleFunctions:
 
 
 def _group_labels(groups: Any, targets: torch.Tensor) -> torch.Tensor:
-    """The ``(N,)`` integer group of each sample: ``groups``, or integer ``targets``."""
+    """The ``(N,)`` integer group of each sample: ``groups``, or integer ``targets``.
+
+    Returns:
+        The group labels, int64.
+
+    Raises:
+        TypeError: if the labels are not integers.
+        ValueError: if their shape does not match the samples.
+    """
     name, labels = ("groups", groups) if groups is not None else ("targets", targets)
     advice = "" if groups is not None else "; pass groups=, one integer label per sample"
     if not isinstance(labels, torch.Tensor):
@@ -201,7 +229,11 @@ def _group_labels(groups: Any, targets: torch.Tensor) -> torch.Tensor:
 
 
 def _raise_if_not_finite(*tensors: torch.Tensor | None) -> None:
-    """Raise if a computed mean holds NaN or inf (one host synchronisation)."""
+    """Raise if a computed mean holds NaN or inf (one host synchronisation).
+
+    Raises:
+        ValueError: if one does.
+    """
     flags = [torch.isfinite(t).all() for t in tensors if t is not None]
     if not bool(torch.stack(flags).all()):
         msg = (

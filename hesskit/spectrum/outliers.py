@@ -79,6 +79,9 @@ def split(
             bulk; default 1.0, a factor ``e ~ 2.7``.
         floor: relative floor in (0, 1), a fraction of the largest eigenvalue.
 
+    Returns:
+        The :class:`SpectrumSplit` of the eigenvalues or the density.
+
     Raises:
         TypeError: if ``eigenvalues`` is neither a float tensor nor a ``SpectralDensity``.
         ValueError: for a tensor that is not 1-D, is empty or holds NaN/inf, a density
@@ -106,6 +109,9 @@ def _log_gap(values: torch.Tensor, cap: int, min_gap: float, floor: float) -> tu
     """Number of outliers and edge of descending ``values`` by the log-gap rule.
 
     The rule is :func:`hesskit.spectrum.lowest_log_gap`'s one implementation, in float64.
+
+    Returns:
+        ``(count, edge)``.
     """
     result = _lowest_log_gap(values.to(torch.float64), min_gap, floor, cap)
     assert result.edge is not None  # edge is None only for the subspace rule
@@ -115,7 +121,11 @@ def _log_gap(values: torch.Tensor, cap: int, min_gap: float, floor: float) -> tu
 def _split_density(
     density: SpectralDensity, max_outliers: int | None, min_gap: float, floor: float
 ) -> SpectrumSplit:
-    """The log-gap rule on each probe's weighted Ritz values, combined across probes."""
+    """The log-gap rule on each probe's weighted Ritz values, combined across probes.
+
+    Returns:
+        The combined :class:`SpectrumSplit`.
+    """
     cap = _max_outliers(max_outliers, density.nodes.shape[1])
     probes = []
     for nodes, weights in zip(density.nodes, density.weights, strict=True):
@@ -136,6 +146,13 @@ def _check_eigenvalues(eigenvalues: Any) -> torch.Tensor:
 
     Without the finiteness check, NaN and +inf sort to the top and the rule silently finds
     no outliers, with edge NaN or inf; a -inf silently joins the bulk.
+
+    Returns:
+        ``eigenvalues`` unchanged.
+
+    Raises:
+        TypeError: if it is not a floating-point tensor.
+        ValueError: if it is not 1-D, is empty or holds NaN/inf.
     """
     if not isinstance(eigenvalues, torch.Tensor) or not eigenvalues.is_floating_point():
         msg = (
@@ -158,7 +175,14 @@ def _check_eigenvalues(eigenvalues: Any) -> torch.Tensor:
 
 
 def _check_density(density: SpectralDensity) -> SpectralDensity:
-    """Return ``density`` if its nodes and weights are finite (as from a finite operator)."""
+    """Return ``density`` if its nodes and weights are finite (as from a finite operator).
+
+    Returns:
+        ``density`` unchanged.
+
+    Raises:
+        ValueError: if its nodes or weights hold NaN/inf.
+    """
     if not all(bool(torch.isfinite(part).all()) for part in (density.nodes, density.weights)):
         msg = (
             "eigenvalues must be finite, but the SpectralDensity's nodes or weights hold NaN "
