@@ -523,7 +523,6 @@ def agreed_count(
     """
     # validates the eigenvalues and the keywords
     hessian = edge_gap(eigenvalues, window=window, min_contrast=min_contrast, floor=floor)
-    keywords = {"window": window, "min_contrast": min_contrast, "floor": floor}
     values, _ = _as_float64("eigenvalues", eigenvalues, ndim=1)
     vectors, means, _, eps = _subspace_inputs(eigenvectors, class_means, 1.0)
     if vectors.shape[1] != len(values):
@@ -538,7 +537,8 @@ def agreed_count(
     contrast, logs = _edge_contrast(sorted_values, window, floor, limit)
     accepted = (contrast >= min_contrast) & _subspace_agrees(vectors[:, order], means, eps, limit)
     if gauss_newton is not None:
-        accepted &= _gap_near(_as_float64("gauss_newton", gauss_newton, ndim=1)[0], limit, keywords)
+        ggn, _ = _as_float64("gauss_newton", gauss_newton, ndim=1)
+        accepted &= _gap_near(ggn, limit, window, min_contrast, floor)
     if not bool(accepted.any()):
         return OutlierCount("agreed_count", 0, hessian.score, float(sorted_values[0]), False)
     count = int(torch.nonzero(accepted).flatten()[-1]) + 1
@@ -563,7 +563,9 @@ def _subspace_agrees(
     return (counts - j >= 0) & (counts - j <= 1)
 
 
-def _gap_near(values: torch.Tensor, limit: int, keywords: dict) -> torch.Tensor:
+def _gap_near(
+    values: torch.Tensor, limit: int, window: int, min_contrast: float, floor: float
+) -> torch.Tensor:
     """Per ``j = 1..limit``: has ``values`` an edge-gap after ``j - 1``, ``j`` or ``j + 1``?
 
     Returns:
@@ -573,18 +575,13 @@ def _gap_near(values: torch.Tensor, limit: int, keywords: dict) -> torch.Tensor:
         ValueError: as :func:`edge_gap`.
     """
     # the same checks as the Hessian's eigenvalues
-    edge_gap(
-        values,
-        window=keywords["window"],
-        min_contrast=keywords["min_contrast"],
-        floor=keywords["floor"],
-    )
+    edge_gap(values, window=window, min_contrast=min_contrast, floor=floor)
     values = values.sort(descending=True).values
-    own = len(values) - keywords["window"] - 1
-    contrast, _ = _edge_contrast(values, keywords["window"], keywords["floor"], own)
+    own = len(values) - window - 1
+    contrast, _ = _edge_contrast(values, window, floor, own)
     gap = torch.zeros(limit + 2, dtype=torch.bool)
     shared = min(own, limit + 1)
-    gap[1 : shared + 1] = contrast[:shared] >= keywords["min_contrast"]
+    gap[1 : shared + 1] = contrast[:shared] >= min_contrast
     return gap[:-2] | gap[1:-1] | gap[2:]
 
 
