@@ -8,7 +8,7 @@ features, 10 classes; ``load_digits`` ships with scikit-learn):
 - ``W3``: CNN conv(1-16, 3x3)-ReLU-conv(16-32, 3x3)-ReLU-linear(2048-10), 25,290 parameters;
 
 each trained with 200 full-batch Adam steps (lr 1e-2, seed 0) in float32: the recipe and
-the architectures are :func:`hesskit.problems.trained_digits_network`'s. Scaling
+the architectures are :func:`hesskit.train.trained_digits_network`'s. Scaling
 workloads (``wide``) are one-hidden-layer tanh MLPs ``64-h-10`` with ``h`` chosen so that the
 number of parameters is about ``n``, untrained, on seeded Gaussian inputs with random labels.
 """
@@ -96,9 +96,9 @@ def digits_architecture(name: str):
 
 def train_digits(name: str, steps: int = 200) -> dict:
     """State dict (float32, CPU) of workload ``name`` after ``steps`` full-batch Adam steps
-    (:func:`hesskit.problems.trained_digits_network`: seed 0, lr 1e-2)."""
+    (:func:`hesskit.train.trained_digits_network`: seed 0, lr 1e-2)."""
     t = torch()
-    from hesskit.problems import trained_digits_network
+    from hesskit.train import trained_digits_network
 
     model, _, _ = trained_digits_network(name, steps=steps, dtype=t.float32)
     return {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -30,7 +30,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 import hesskit
-from hesskit.problems.digits_networks import trained_digits_network
+from hesskit.train import trained_digits_network
 
 F = nn.functional
 

@@ -53,7 +53,7 @@ below 0.75):
        sizes kept), trained by the same protocol to the same loss: the class means are no
        structure of the data.
     2. Digits with the W2 MLP (``64-128-128-10`` ReLU, 200 Adam steps,
-       :func:`hesskit.problems.trained_digits_network`), 10 classes: a spectrum without a
+       :func:`hesskit.train.trained_digits_network`), 10 classes: a spectrum without a
        gap at rank 10, which must not count 9 or 10.
 
 False targets (the same rule against a wrong target must not hold):
@@ -86,7 +86,8 @@ from claims.preregistration import Claim, Control, FalseTarget, Rule
 from claims.report import conclude
 from claims.seeds import fresh
 from claims.stats import Interval, SequentialDesign
-from hesskit.problems import digits, trained_digits_network
+from hesskit.problems import digits
+from hesskit.train import trained_digits_network
 
 DECIDING_RULE = "agreed_count"
 HIT_LEVEL = 0.75

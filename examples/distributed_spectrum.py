@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import hesskit
 from hesskit.distributed import shard
-from hesskit.problems.digits_networks import trained_digits_network
+from hesskit.train import trained_digits_network
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """A short demonstration on real data: the Hessian spectrum of a digits MLP.
 
 Trains a 64-32-10 tanh MLP on scikit-learn's digits (1,797 real 8x8 images that ship with
-scikit-learn; the benchmarks' workload W1, :func:`hesskit.problems.trained_digits_network`,
+scikit-learn; the benchmarks' workload W1, :func:`hesskit.train.trained_digits_network`,
 in float64), then prints the Hessian's top eigenvalues (thick-restart Lanczos), its trace
 (Hutch++), the bulk/outlier split and the spectral density (stochastic Lanczos
 quadrature), checked against the dense spectrum. Run it with ``python -m hesskit.demo``;
@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 import hesskit
-from hesskit.problems import trained_digits_network
+from hesskit.train import trained_digits_network
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,7 +1,7 @@
 """A trained scikit-learn digits MLP (peers.md's workload W1), shared by the tests.
 
 64-32-10 tanh MLP (2,410 parameters) on all 1,797 standardized digits, trained with 200
-full-batch Adam steps (:func:`hesskit.problems.trained_digits_network`, the recipe of the
+full-batch Adam steps (:func:`hesskit.train.trained_digits_network`, the recipe of the
 benchmarks and the demo): the model the peers were measured on. Built once per process.
 """
 
@@ -12,7 +12,7 @@ import functools
 import torch
 from torch import nn
 
-from hesskit.problems import trained_digits_network
+from hesskit.train import trained_digits_network
 
 
 @functools.cache

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from hesskit.problems import DIGITS_ARCHITECTURES, digits_architecture, trained_digits_network
+from hesskit.problems import DIGITS_ARCHITECTURES, digits_architecture
+from hesskit.train import trained_digits_network
 
 NUM_PARAMETERS = {"W1": 2410, "W2": 26122, "W3": 25290}
 

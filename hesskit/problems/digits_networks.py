@@ -1,8 +1,9 @@
-"""The trained digits networks W1, W2 and W3: the models hesskit and its peers are measured on.
+"""The digits networks W1, W2 and W3: the models hesskit and its peers are measured on.
 
-One recipe, shared by the demo (``python -m hesskit.demo``), the tests and the asv
+Their architectures, seeded; :func:`hesskit.train.trained_digits_network` trains them
+(the recipe shared by the demo, ``python -m hesskit.demo``, the tests and the asv
 benchmarks, so that a number measured in one place is a number about the same model in
-the others. The workloads (``shared/peers.md``) are networks on all 1,797 of
+the others). The workloads (``shared/peers.md``) are networks on all 1,797 of
 scikit-learn's 8x8 digits (64 standardized pixels, 10 classes, mean cross-entropy over
 the whole data set):
 
@@ -11,7 +12,8 @@ the whole data set):
 - ``W3``: CNN conv(1-16, 3x3)-ReLU-conv(16-32, 3x3)-ReLU-linear(2048-10), 25,290 parameters;
 
 each trained with 200 full-batch Adam steps (lr 1e-2, seed 0). W1 then reaches a training
-loss of about 0.007 and 100% accuracy.
+loss of about 0.007 and 100% accuracy. This module trains nothing, so the problems do not
+depend on the trainers (which depend on the problems).
 """
 
 from __future__ import annotations
@@ -23,8 +25,6 @@ import torch
 from torch import nn
 
 from hesskit import _checks
-from hesskit.problems.datasets import digits
-from hesskit.train.networks import adam
 
 
 def _w1() -> nn.Module:
@@ -82,51 +82,3 @@ def digits_architecture(architecture: str, *, seed: int = 0) -> nn.Module:
         # whose state fork_rng(devices=[]) does not restore. The CPU draws are the same.
         torch.default_generator.manual_seed(seed)
         return DIGITS_ARCHITECTURES[name]()
-
-
-def trained_digits_network(
-    architecture: str = "W1",
-    *,
-    steps: int = 200,
-    lr: float = 1e-2,
-    seed: int = 0,
-    dtype: torch.dtype = torch.float64,
-    device: torch.device | str = "cpu",
-) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
-    """Workload ``architecture`` trained on all 1,797 standardized digits: ``(model, X, Y)``.
-
-    The network is initialised in float32 under ``seed`` (the caller's global random state
-    is left untouched), cast to ``dtype`` and ``device``, then trained with ``steps``
-    full-batch Adam steps (:func:`hesskit.train.adam`) on the pixels of
-    :func:`hesskit.problems.digits`, standardized in float64 and then cast. The defaults
-    give the models the benchmarks and ``shared/peers.md`` measure; a seed gives the same
-    weights on a given machine.
-
-    Args:
-        architecture: ``"W1"`` (64-32-10 tanh MLP), ``"W2"`` (64-128-128-10 ReLU MLP) or
-            ``"W3"`` (small CNN).
-        steps: the number of Adam steps (0 returns the initialisation).
-        lr: Adam's step size.
-        seed: the seed of the initialisation.
-        dtype: the dtype of the training, the model and ``X``.
-        device: the device of the training, the model and the data.
-
-    Returns:
-        The trained model in eval mode, the inputs ``X`` of shape ``(1797, 64)`` in
-        ``dtype`` and the labels ``Y`` (int64, ``(1797,)``, in 0..9).
-
-    Raises:
-        ImportError: if scikit-learn is not installed.
-        ValueError: if ``architecture`` is unknown or a number is out of range.
-        TypeError: if ``steps`` or ``seed`` is not an int.
-
-    Example (about a second on a CPU)::
-
-        model, X, Y = trained_digits_network("W1", dtype=torch.float32)
-        H = hesskit.hessian(model, torch.nn.functional.cross_entropy, (X, Y))
-    """
-    model = digits_architecture(architecture, seed=seed).to(dtype=dtype, device=device)
-    problem = digits(dtype=dtype)
-    X, Y = problem.inputs.to(device), problem.targets.to(device)
-    run = adam(model, problem.loss_fn, (X, Y), lr=lr, max_steps=steps)
-    return run.model.eval(), X, Y
