@@ -203,7 +203,7 @@ def _outliers(density: hesskit.SpectralDensity | None, top: dict | None) -> dict
         return None
     return {
         "source": source,
-        "rule": "log_gap",
+        "rule": "lowest_log_gap",
         "num_outliers": parts.num_outliers,
         "outliers": parts.outliers.tolist(),
         "edge": parts.edge,

@@ -16,7 +16,7 @@ from hesskit import _checks
 from hesskit.density.result import SpectralDensity
 from hesskit.spectrum.counting import _check_relative, _lowest_log_gap, _max_outliers
 
-RULES = ("log_gap",)
+RULES = ("lowest_log_gap",)
 
 
 @dataclass(frozen=True)
@@ -39,14 +39,14 @@ class SpectrumSplit:
 def split(
     eigenvalues: torch.Tensor | SpectralDensity,
     *,
-    rule: str = "log_gap",
+    rule: str = "lowest_log_gap",
     max_outliers: int | None = None,
     min_gap: float = 1.0,
     floor: float = 1e-3,
 ) -> SpectrumSplit:
     """Split eigenvalues into a bulk and the outliers above it (Sagun et al. 2016, 2017).
 
-    Rule ``"log_gap"``, the rule of :func:`hesskit.spectrum.lowest_log_gap` (which also
+    Rule ``"lowest_log_gap"``, the rule of :func:`hesskit.spectrum.lowest_log_gap` (which also
     says whether the count hit ``max_outliers``): sort descending and take the top
     ``max_outliers + 1`` values ``l_1 >= l_2 >= ...``; map each to
     ``x_i = log(max(l_i, floor * l_1))`` and form the gaps ``x_i - x_{i+1}``. The
@@ -72,7 +72,7 @@ def split(
 
     Args:
         eigenvalues: a 1-D float tensor of eigenvalues, or a ``SpectralDensity``.
-        rule: only ``"log_gap"``.
+        rule: only ``"lowest_log_gap"`` (named as its counting function).
         max_outliers: the most outliers to look for (>= 1). Default ``min(n // 2, 100)``,
             ``n`` the number of eigenvalues (of Ritz values per probe for a density).
         min_gap: the least log-ratio (natural log, > 0) that separates outliers from the
