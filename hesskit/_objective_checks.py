@@ -32,6 +32,8 @@ _BATCH_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._Dropout
 
 # torch warns with this when an elementwise loss broadcasts its input against its target.
 _BROADCAST_WARNING = "Using a target size"
+# torch refuses class indices that are not int64 with one of these (the wording varies).
+_CLASS_INDEX_DTYPE_ERRORS = ("expected target dtype to be Long", "expected scalar type Long")
 
 
 def check_model(model: Any, *, allow_train_mode: bool = False) -> list[tuple[str, nn.Module]]:
@@ -94,10 +96,12 @@ def check_loss(objective: Any, inputs: Any, targets: Any, *, num_batches: int) -
     ``objective`` supplies ``outputs``, ``batch_loss``, ``loss_fn`` and ``theta``.
 
     Raises:
-        TypeError: if the model cannot be called on ``inputs``.
+        TypeError: if the model cannot be called on ``inputs``, or ``loss_fn`` refuses the
+            targets' dtype as class indices (int32 or float targets of ``cross_entropy``).
         ValueError: if ``loss_fn`` broadcasts the targets against the outputs, does not return
             a 0-d tensor, or (on a batch that splits into halves) returns the batch sum, or,
             with several batches, neither the mean nor the sum.
+        RuntimeError: any other error of ``loss_fn`` on the probe batch, unchanged.
     """
     with torch.no_grad():
         try:
@@ -109,12 +113,35 @@ def check_loss(objective: Any, inputs: Any, targets: Any, *, num_batches: int) -
                 "as keyword arguments"
             )
             raise TypeError(msg) from error
-        loss = _loss_without_broadcasting(objective.loss_fn, outputs, targets)
+        try:
+            loss = _loss_without_broadcasting(objective.loss_fn, outputs, targets)
+        except RuntimeError as error:
+            _raise_if_class_index_dtype(error, targets)
+            raise
         advice = "the mean over the batch (with a torch loss, reduction='mean')"
         _checks.check_scalar_result("loss_fn", loss, advice=advice)
         halves = _half_losses(objective, inputs, targets)
     if halves is not None:
         _check_batch_mean(loss, *halves, num_batches=num_batches)
+
+
+def _raise_if_class_index_dtype(error: RuntimeError, targets: Any) -> None:
+    """Raise a clear error if ``error`` is torch refusing the dtype of class indices.
+
+    Raises:
+        TypeError: if ``error`` says the targets' dtype is not ``torch.long`` (int32 or float
+            class indices given to ``cross_entropy`` or ``nll_loss``).
+    """
+    if not any(text in str(error) for text in _CLASS_INDEX_DTYPE_ERRORS):
+        return
+    dtype = targets.dtype if isinstance(targets, torch.Tensor) else type(targets).__name__
+    msg = (
+        f"loss_fn refuses the targets' dtype {dtype}: cross_entropy and nll_loss take class "
+        "indices as torch.long (int64). Convert the targets once, e.g. Y = Y.long() (or "
+        "labels.to(torch.long) in your data loader); class probabilities instead must have "
+        f"the outputs' shape and a floating dtype (torch: {error})"
+    )
+    raise TypeError(msg) from error
 
 
 def _loss_without_broadcasting(loss_fn: Any, outputs: Any, targets: Any) -> Any:

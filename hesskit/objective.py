@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import torch
 from torch import nn
 from torch.func import functional_call
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from hesskit import _checks, distributed
 from hesskit._objective_checks import check_loss, check_mode, check_model
@@ -393,9 +394,10 @@ def _slots(model: nn.Module) -> tuple[list[_Slot], list[_Slot]]:
         ``table[attribute]`` is the tensor.
     """
     parameters, buffers = [], []
+    seen: set[int] = set()  # a tied tensor (GPT-2's head and embedding) once, by first name
     for prefix, module in model.named_modules():
         for attribute, tensor in module._parameters.items():
-            if tensor is not None:
+            if tensor is not None and _first_time(tensor, seen):
                 parameters.append(
                     (
                         f"{prefix}.{attribute}" if prefix else attribute,
@@ -404,11 +406,23 @@ def _slots(model: nn.Module) -> tuple[list[_Slot], list[_Slot]]:
                     )
                 )
         for attribute, tensor in module._buffers.items():
-            if tensor is not None:
+            if tensor is not None and _first_time(tensor, seen):
                 buffers.append(
                     (f"{prefix}.{attribute}" if prefix else attribute, module._buffers, attribute)
                 )
     return parameters, buffers
+
+
+def _first_time(tensor: torch.Tensor, seen: set[int]) -> bool:
+    """Whether ``tensor`` is not in ``seen`` (by identity); it is added to it.
+
+    Returns:
+        True on a tensor's first occurrence, False on a tied (shared) one seen before.
+    """
+    if id(tensor) in seen:
+        return False
+    seen.add(id(tensor))
+    return True
 
 
 def _read(slots: list[_Slot]) -> dict[str, torch.Tensor]:
@@ -443,6 +457,31 @@ def autograd_allowed() -> contextlib.AbstractContextManager[None]:
 def _autograd_on() -> Iterator[None]:
     with torch.inference_mode(False), torch.enable_grad():
         yield
+
+
+@contextlib.contextmanager
+def derivative_kernels() -> Iterator[None]:
+    """Run the model under kernels that have every derivative a curvature product needs.
+
+    torch's fused attention kernels (flash and memory-efficient, on the CPU and on CUDA)
+    have neither a double backward nor a forward-mode derivative, so every product method
+    (forward over reverse, double backward, the cached graph, the GGN's and the
+    per-sample gradients' vmapped transforms) fails on them. Inside this context
+    ``F.scaled_dot_product_attention`` runs its math kernel (composite, differentiable to
+    any order, on every device), and ``nn.MultiheadAttention`` / ``nn.TransformerEncoder``
+    do not take their eval-mode fast path (a fused kernel that bypasses autograd). Both
+    settings are restored on exit.
+
+    Yields:
+        None, with the math attention kernel selected and the attention fast path off.
+    """
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with sdpa_kernel(SDPBackend.MATH):
+            yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
 
 
 def shared_dtype_device(theta: dict[str, torch.Tensor]) -> tuple[torch.dtype, torch.device]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+_SHOWN = 5  # how many known names an error about an unknown name lists
+
 
 @dataclass(frozen=True)
 class ParameterLayout:
@@ -63,11 +65,19 @@ def select_parameters(
 ) -> dict[str, torch.Tensor]:
     """Return the named parameters an operator differentiates, detached from autograd.
 
+    A tensor shared by several names (tied weights, such as GPT-2's output layer and
+    embedding) is selected once, under its first name in ``model.named_parameters()``,
+    whichever of its names ``params`` gives.
+
     Args:
         model: the network.
-        params: None for every parameter with ``requires_grad``; otherwise names (as in
-            ``model.named_parameters()``) and/or sub-modules of ``model`` whose
-            parameters are selected.
+        params: None for every parameter with ``requires_grad``; otherwise parameter names
+            (as in ``model.named_parameters(remove_duplicate=False)``), sub-module names
+            (as in ``model.named_modules()``, e.g. ``"linear"``) and/or sub-modules of
+            ``model``, whose parameters are selected.
+
+    Returns:
+        The selected parameters by name, detached, each tensor once, in the order named.
 
     Raises:
         TypeError: if ``params`` holds something that is neither a name nor a module.
@@ -95,28 +105,29 @@ def _resolve_selection(
     """Turn names and sub-modules into an ordered, duplicate-free list of parameter names.
 
     Returns:
-        The selected parameter names, in the order they are first named.
+        The selected parameters' first names, in the order they are first named.
 
     Raises:
-        ValueError: if a name is not a parameter of the model, a module holds no parameter
-            of the model, or nothing is selected.
+        ValueError: if a name is neither a parameter nor a sub-module of the model, a module
+            holds no parameter of the model, or nothing is selected.
         TypeError: if an item is neither a name nor a module.
     """
     items = [params] if isinstance(params, (str, nn.Module)) else list(params)
     by_identity = {id(p): name for name, p in named.items()}
+    aliases = {
+        alias: by_identity[id(p)] for alias, p in model.named_parameters(remove_duplicate=False)
+    }
+    modules = {name: module for name, module in model.named_modules() if name}
     chosen: list[str] = []
     for item in items:
-        if isinstance(item, str):
-            if item not in named:
-                msg = f"params names {item!r}, which is not a parameter of the model; known: "
-                msg += ", ".join(named)
-                raise ValueError(msg)
-            new = [item]
+        if isinstance(item, str) and item in aliases:
+            new = [aliases[item]]
+        elif isinstance(item, str) and item in modules:
+            new = _module_parameters(modules[item], by_identity, what=f"module {item!r}")
+        elif isinstance(item, str):
+            raise ValueError(_unknown_name(item, list(aliases), list(modules)))
         elif isinstance(item, nn.Module):
-            new = [by_identity[id(p)] for p in item.parameters() if id(p) in by_identity]
-            if not new:
-                msg = f"params holds a module {type(item).__name__} with no parameters in model"
-                raise ValueError(msg)
+            new = _module_parameters(item, by_identity, what=f"a module {type(item).__name__}")
         else:
             msg = f"params must hold parameter names or modules, got {type(item).__name__}"
             raise TypeError(msg)
@@ -125,6 +136,40 @@ def _resolve_selection(
         msg = "params selects no parameters; pass at least one name or module"
         raise ValueError(msg)
     return chosen
+
+
+def _module_parameters(module: nn.Module, by_identity: dict[int, str], *, what: str) -> list[str]:
+    """The first names of the model's parameters that ``module`` holds.
+
+    Returns:
+        The names, in ``module.parameters()`` order.
+
+    Raises:
+        ValueError: if ``module`` holds no parameter of the model.
+    """
+    new = [by_identity[id(p)] for p in module.parameters() if id(p) in by_identity]
+    if not new:
+        msg = f"params holds {what} with no parameters in model"
+        raise ValueError(msg)
+    return new
+
+
+def _unknown_name(item: str, parameters: list[str], modules: list[str]) -> str:
+    """The error message for a name that is neither a parameter nor a module of the model.
+
+    Returns:
+        The message, with a few of the known names and how many there are.
+    """
+
+    def some(names: list[str]) -> str:
+        shown = ", ".join(names[:_SHOWN])
+        return f"{shown}, ... ({len(names)} in all)" if len(names) > _SHOWN else shown
+
+    return (
+        f"params names {item!r}, which is neither a parameter nor a sub-module of the model; "
+        f"parameters: {some(parameters)}; modules: {some(modules) or 'none'} (see "
+        "model.named_parameters() and model.named_modules())"
+    )
 
 
 def layout_of(tensors: dict[str, torch.Tensor]) -> ParameterLayout:

@@ -50,7 +50,9 @@ def test_no_trainable_parameters():
 
 
 def test_unknown_name():
-    with pytest.raises(ValueError, match="'3.weight', which is not a parameter"):
+    with pytest.raises(
+        ValueError, match="'3.weight', which is neither a parameter nor a sub-module"
+    ):
         select_parameters(net(), ["3.weight"])
 
 

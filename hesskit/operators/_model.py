@@ -23,6 +23,7 @@ from hesskit.objective import (
     Objective,
     Selection,
     autograd_allowed,
+    derivative_kernels,
     raise_if_not_finite,
 )
 from hesskit.operators.base import LinearOperator
@@ -50,12 +51,16 @@ class ModelCurvature(LinearOperator):
     def matmat(self, block: torch.Tensor) -> torch.Tensor:
         """Return ``A @ block`` for a block of shape ``(n, k)``.
 
+        The model runs under :func:`hesskit.objective.derivative_kernels` (the math
+        attention kernel, no attention fast path), whatever the method and device: the
+        fused attention kernels have no second derivatives.
+
         With a process group: this rank's share, summed over the ranks in one
         ``all_reduce`` (an error on any rank is raised on every rank).
         """
 
         def local() -> torch.Tensor:
-            with autograd_allowed():
+            with autograd_allowed(), derivative_kernels():
                 normal = block.clone() if block.is_inference() else block
                 return LinearOperator.matmat(self, normal)
 

@@ -27,9 +27,17 @@ on small CPU problems (fewer than ``_BATCHED_BELOW`` parameters x samples), wher
 batched backward (``is_grads_batched``) pays off: on a 1e5-parameter MLP a block of 8
 costs 2.6-4.3 gradients per column batched against 1.4-1.6 looped.
 
-Forward mode is missing or broken for some losses (``F.mse_loss`` in torch 2.13 fails with
-"ZeroTensors are immutable"); ``"forward_over_reverse"`` then falls back to
+Forward mode is missing or broken for some operations (``F.mse_loss`` in torch 2.13 fails
+with "ZeroTensors are immutable", a float32 ``nn.LSTM`` on the CPU runs ``mkldnn_rnn_layer``,
+which has no forward-mode derivative); ``"forward_over_reverse"`` then falls back to
 ``"double_backward"`` for the rest of the operator's life, with a warning, rather than fail.
+
+Attention: every method runs the model under the math kernel of
+``F.scaled_dot_product_attention`` and without ``nn.MultiheadAttention``'s eval-mode fast
+path (:func:`hesskit.objective.derivative_kernels`), on every device: the fused kernels
+(flash, memory-efficient) have neither a double backward nor a forward-mode derivative, so
+no method could use them. Stock ``nn.MultiheadAttention`` and ``nn.TransformerEncoder``
+(causal masks included) work unchanged.
 All three compute the same matrix (tested to float64 round-off). The default, ``"auto"``,
 is chosen by the benchmarks in ``benchmarks/``: on the three reference workloads it is the
 fastest method per product and per top-10 solve (see the README there).
@@ -54,6 +62,11 @@ if TYPE_CHECKING:
     from torch.distributed import ProcessGroup
 
 METHODS = ("forward_over_reverse", "double_backward", "cached_graph", "auto")
+
+# torch's errors for an operation whose forward-mode derivative is missing or broken
+# (F.mse_loss's "ZeroTensors are immutable"; mkldnn_rnn_layer of a float32 nn.LSTM on the
+# CPU: "Trying to use forward AD with ...")
+_NO_FORWARD_MODE = ("ZeroTensors are immutable", "Trying to use forward AD with")
 
 # Below this many parameters x samples in a batch, a CPU block goes through the second
 # backward batched (vmap); above it, column by column through the retained graph (measured:
@@ -115,12 +128,12 @@ class ModelHessian(ModelCurvature):
         if self.method == "forward_over_reverse":
             try:
                 return self._forward_over_reverse(inputs, targets, block)
-            except RuntimeError as error:
-                if "ZeroTensors are immutable" not in str(error):
+            except (RuntimeError, NotImplementedError) as error:
+                if not any(text in str(error) for text in _NO_FORWARD_MODE):
                     raise
                 warnings.warn(
-                    "loss_fn has no working forward-mode derivative in this torch version "
-                    f"({error}); this Hessian now uses method='double_backward'",
+                    "the model or loss_fn has no working forward-mode derivative in this "
+                    f"torch version ({error}); this Hessian now uses method='double_backward'",
                     RuntimeWarning,
                     stacklevel=4,
                 )
