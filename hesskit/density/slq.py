@@ -47,7 +47,7 @@ import torch
 from hesskit import _checks
 from hesskit.density.result import SpectralDensity
 from hesskit.eigen.krylov import is_rounding, lanczos_extend
-from hesskit.operators.base import LinearOperator, as_operator
+from hesskit.operators.base import LinearOperator, as_operator, in_work_dtype
 from hesskit.progress import Callback, reporting
 from hesskit.trace_estimation.probes import rademacher
 
@@ -65,6 +65,7 @@ def spectral_density(
     probes_per_group: int | None = None,
     reorthogonalize: str = "full",
     progress: bool | Callback | None = None,
+    work_dtype: torch.dtype | None = None,
 ) -> SpectralDensity:
     """Estimate the spectral density of ``op`` by stochastic Lanczos quadrature.
 
@@ -93,9 +94,14 @@ def spectral_density(
         progress: None, True (a tqdm bar) or a callable ``progress(done, total)`` called
             after every step with the products done and ``num_probes * steps``
             (:mod:`hesskit.progress`).
+        work_dtype: the dtype of the probes, the Lanczos bases, the tridiagonals and the
+            quadrature, ``torch.float32`` or ``torch.float64``; default float32 for a bf16
+            or fp16 operator (whose products stay in its dtype), else the operator's
+            dtype (:func:`hesskit.operators.base.in_work_dtype`). The nodes then carry the
+            products' rounding, about ``eps * ||A||`` of their dtype.
 
     Returns:
-        A :class:`~hesskit.SpectralDensity`: ``nodes`` and ``weights`` of shape
+        A :class:`~hesskit.SpectralDensity` in ``work_dtype``: ``nodes`` and ``weights`` of shape
         ``(num_probes, min(num_steps, n))`` (one Gauss quadrature rule per probe), ``n``, and
         ``num_matvecs``, the number of products with ``op``.
 
@@ -111,7 +117,7 @@ def spectral_density(
         >>> sorted({round(x, 6) for x in result.nodes[result.weights > 0].tolist()})
         [1.0, 2.0, 3.0]
     """
-    op = as_operator(op)
+    op = in_work_dtype(as_operator(op), work_dtype)
     num_probes = _checks.check_int_in_range("num_probes", num_probes, low=1)
     num_steps = _checks.check_int_in_range("num_steps", num_steps, low=1)
     sampler = _checks.check_choice("sampler", sampler, SAMPLERS)

@@ -75,7 +75,8 @@ def block_lanczos(
         wanted = _on(basis, vectors[:, :k])
         ritz = basis[:, :size] @ wanted
         residual_vectors = images[:, :size] @ wanted - ritz * _on(basis, values[:k])
-        residuals = certifiable(torch.linalg.vector_norm(residual_vectors, dim=0), scale)
+        norms = torch.linalg.vector_norm(residual_vectors, dim=0)
+        residuals = certifiable(norms, scale, op.product_dtype)
         converged = bool((residuals <= tol * scale).all())
         if converged or used >= budget or size == n:
             return EigenResult(_on(basis, values[:k]), ritz, residuals, used, converged, tol)

@@ -7,7 +7,7 @@ import torch
 from hesskit import _checks
 from hesskit.eigen.lanczos import initial_vector
 from hesskit.eigen.result import EigenResult, certifiable, checked_tol
-from hesskit.operators.base import LinearOperator, as_operator
+from hesskit.operators.base import LinearOperator, as_operator, in_work_dtype
 
 
 def power_iteration(
@@ -18,6 +18,7 @@ def power_iteration(
     max_matvecs: int | None = None,
     v0: torch.Tensor | None = None,
     generator: torch.Generator | int | None = None,
+    work_dtype: torch.dtype | None = None,
 ) -> EigenResult:
     """K largest-magnitude eigenpairs, one at a time, by power iteration with deflation.
 
@@ -35,27 +36,33 @@ def power_iteration(
     Args:
         op: symmetric operator (or square tensor) of size n.
         k: number of eigenpairs, ``1 <= k < n``.
-        tol: relative residual tolerance per pair; default ``eps ** (2/3)`` of the dtype
-            (3.7e-11 for float64, 2.4e-5 for float32).
+        tol: relative residual tolerance per pair; default ``eps ** (2/3)`` of the
+            products' dtype (3.7e-11 for float64, 2.4e-5 for float32, 9.9e-3 for float16,
+            3.9e-2 for bfloat16); not below their ``eps``.
         max_matvecs: budget of operator columns, default ``1000 * k``. Pair i may use the
             unspent budget divided by the pairs left (at least one product), so
             ``num_matvecs <= max(max_matvecs, k)``.
         v0: start vector ``(n,)`` for the first pair (nonzero, operator's dtype and device);
             the others, and the first by default, start from normal draws of ``generator``.
         generator: ``torch.Generator``, int seed or None (seed 0).
+        work_dtype: the dtype of the iterates, the deflation and the result, as in
+            :func:`hesskit.eigen.eigsh` (float32 by default for a bf16 or fp16 operator,
+            whose products stay in its dtype; residuals are never reported below the
+            products' rounding).
 
     Returns:
-        An :class:`EigenResult` sorted by descending ``|lambda|``. Each residual is the true
-        ``||A v - lambda v||`` of the returned pair, taken from the product that gave its
-        Rayleigh quotient, so ``num_matvecs`` is exactly the number of products.
+        An :class:`EigenResult` in ``work_dtype``, sorted by descending ``|lambda|``. Each
+        residual is the true ``||A v - lambda v||`` of the returned pair, taken from the
+        product that gave its Rayleigh quotient, so ``num_matvecs`` is exactly the number
+        of products.
 
     Raises:
         TypeError: ``op`` is not an operator or tensor; ``k`` or ``max_matvecs`` is not an
             int; ``tol`` is not a number; ``v0`` is not a tensor or has the wrong dtype;
-            ``generator`` has the wrong type.
+            ``generator`` has the wrong type; ``work_dtype`` is not float32, float64 or None.
         ValueError: ``op`` is not square; ``k`` is not in ``[1, n)``; ``tol <= 0`` or below
-            the dtype's ``eps``; ``max_matvecs < 1``; ``v0`` has the wrong shape or device, or
-            is zero.
+            the products' ``eps``; ``max_matvecs < 1``; ``v0`` has the wrong shape or device,
+            or is zero; ``work_dtype`` is less precise than the operator.
 
     Example:
         >>> import torch
@@ -64,9 +71,9 @@ def power_iteration(
         >>> power_iteration(A, 2).eigenvalues.round(decimals=6)
         tensor([ 4., -2.], dtype=torch.float64)
     """
-    op = as_operator(op)
+    op = in_work_dtype(as_operator(op), work_dtype)
     k = _checks.check_k(k, op.shape[0])
-    tol = checked_tol(tol, op.dtype)
+    tol = checked_tol(tol, op.product_dtype)
     if max_matvecs is None:
         max_matvecs = 1000 * k
     max_matvecs = _checks.check_int_in_range("max_matvecs", max_matvecs, low=1)
@@ -85,7 +92,7 @@ def power_iteration(
         pair_residuals.append(residual)
         used += steps
     values = torch.stack(pair_values)
-    residuals = certifiable(torch.stack(pair_residuals), values.abs())
+    residuals = certifiable(torch.stack(pair_residuals), values.abs(), op.product_dtype)
     converged = bool((residuals <= tol * values.abs()).all())
     order = torch.argsort(values.abs(), descending=True, stable=True)
     return EigenResult(values[order], found[:, order], residuals[order], used, converged, tol)

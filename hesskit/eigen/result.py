@@ -12,11 +12,14 @@ from hesskit import _checks
 
 
 def default_tol(dtype: torch.dtype) -> float:
-    """The default relative residual tolerance for ``dtype``: ``eps ** (2/3)``.
+    """The default relative residual tolerance for products in ``dtype``: ``eps ** (2/3)``.
 
-    That is 3.7e-11 for float64 and 2.4e-5 for float32: well above the rounding floor of a
-    residual (about ``eps * ||A||`` times a small factor), so it is reachable, and tight
-    enough that eigenvalues are accurate to ``tol`` (``tol**2 / gap`` when isolated).
+    That is 3.7e-11 for float64, 2.4e-5 for float32, 9.9e-3 for float16 and 3.9e-2 for
+    bfloat16: well above the rounding floor of a residual (about ``eps * ||A||`` times a
+    small factor; measured 0.3 eps for a bf16 MLP's Hessian, ``tests/test_low_precision.py``),
+    so it is reachable, and tight enough that eigenvalues are accurate to ``tol``
+    (``tol**2 / gap`` when isolated). ``dtype`` is that of the products
+    (:attr:`~hesskit.LinearOperator.product_dtype`), not of the Krylov basis.
 
     Returns:
         The tolerance, a float.
@@ -25,9 +28,9 @@ def default_tol(dtype: torch.dtype) -> float:
 
 
 def checked_tol(tol: Any, dtype: torch.dtype) -> float:
-    """``tol`` validated against ``dtype`` (None: :func:`default_tol`).
+    """``tol`` validated against the products' ``dtype`` (None: :func:`default_tol`).
 
-    A relative residual below the rounding unit ``eps`` cannot be computed, and the
+    A relative residual below the rounding unit ``eps`` of the products cannot be computed, and the
     Lanczos relation's estimate of it keeps shrinking below the true residual, so such a
     ``tol`` would report convergence that no product can confirm (seen: ``tol=1e-300``
     "converged" on a float64 Hessian with an estimated residual of 0).
@@ -45,26 +48,30 @@ def checked_tol(tol: Any, dtype: torch.dtype) -> float:
     eps = torch.finfo(dtype).eps
     if tol < eps:
         msg = (
-            f"tol must be at least the rounding unit of the operator's dtype ({dtype}: "
+            f"tol must be at least the rounding unit of the operator's products ({dtype}: "
             f"{eps:.2g}): a smaller relative residual cannot be verified; got tol={tol:g}"
         )
         raise ValueError(msg)
     return tol
 
 
-def certifiable(residuals: torch.Tensor, scale: float | torch.Tensor) -> torch.Tensor:
+def certifiable(
+    residuals: torch.Tensor, scale: float | torch.Tensor, product_dtype: torch.dtype | None = None
+) -> torch.Tensor:
     """Residual norms raised to at least ``eps * scale``.
 
-    ``scale`` is the largest |eigenvalue| estimate, or one per pair. The floor is the
-    rounding of an eigenpair itself, since every entry of ``lambda v`` carries a relative
-    error of ``eps``. A residual reported below that (an exact 0 after a breakdown, or
-    from a product that happened to cancel exactly) would claim more than the arithmetic
-    can certify.
+    ``scale`` is the largest |eigenvalue| estimate, or one per pair; ``eps`` is that of
+    ``product_dtype``, the dtype of the products (default: that of ``residuals``). The
+    floor is the rounding of an eigenpair itself, since every entry of ``lambda v``, and of
+    a product ``A v``, carries a relative error of ``eps``. A residual reported below that
+    (an exact 0 after a breakdown, or from a product that happened to cancel exactly)
+    would claim more than the arithmetic can certify.
 
     Returns:
         ``max(residuals, eps * scale)``, on the device of ``residuals``.
     """
-    floor = torch.finfo(residuals.dtype).eps * torch.as_tensor(scale, dtype=residuals.dtype)
+    eps = torch.finfo(residuals.dtype if product_dtype is None else product_dtype).eps
+    floor = eps * torch.as_tensor(scale, dtype=residuals.dtype)
     return torch.maximum(residuals, floor.to(residuals.device))
 
 

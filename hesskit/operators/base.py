@@ -58,6 +58,18 @@ class LinearOperator:
         self.dtype = dtype
         self.device = _check_device(device)
 
+    @property
+    def product_dtype(self) -> torch.dtype:
+        """The dtype the products are computed in.
+
+        It is ``dtype``, except for a :class:`WorkPrecision` view, whose blocks are cast
+        to a less precise one.
+
+        Returns:
+            A floating ``torch.dtype``.
+        """
+        return self.dtype
+
     def _matmat(self, block: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -225,6 +237,73 @@ class DenseOperator(LinearOperator):
 
     def _matmat(self, block: torch.Tensor) -> torch.Tensor:
         return self.matrix @ block
+
+
+class WorkPrecision(LinearOperator):
+    """A low-precision operator seen in a more precise work dtype.
+
+    Each block is cast to the operator's dtype before the product and the product back to
+    the work dtype after it, so a solver keeps its Krylov state and its reductions in the
+    work dtype while the products stay in the operator's (bf16, fp16). ``product_dtype``
+    tells solvers how precise the products are.
+
+    Args:
+        op: the operator whose products are taken.
+        work_dtype: the dtype of the blocks in and out.
+    """
+
+    def __init__(self, op: LinearOperator, work_dtype: torch.dtype) -> None:
+        super().__init__(op.shape, dtype=work_dtype, device=op.device)
+        self.inner = op
+
+    @property
+    def product_dtype(self) -> torch.dtype:
+        """The inner operator's dtype, in which the products are computed.
+
+        Returns:
+            The dtype of ``inner``.
+        """
+        return self.inner.dtype
+
+    def _matmat(self, block: torch.Tensor) -> torch.Tensor:
+        return self.inner.matmat(block.to(self.inner.dtype)).to(self.dtype)
+
+
+_LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+def in_work_dtype(op: LinearOperator, work_dtype: Any = None) -> LinearOperator:
+    """``op`` seen in ``work_dtype``: itself if that is its dtype, else a :class:`WorkPrecision`.
+
+    Args:
+        op: the operator.
+        work_dtype: ``torch.float32``, ``torch.float64`` or None: float32 for a bf16 or
+            fp16 operator (its own dtype would lose the Krylov basis' orthogonality after
+            a few steps), the operator's own dtype otherwise.
+
+    Returns:
+        An operator of dtype ``work_dtype`` whose products are ``op``'s.
+
+    Raises:
+        TypeError: if ``work_dtype`` is not None, ``torch.float32`` or ``torch.float64``.
+        ValueError: if ``work_dtype`` is less precise than ``op.dtype`` (float32 for a
+            float64 operator would discard digits the products carry).
+    """
+    if work_dtype is None:
+        work_dtype = torch.float32 if op.dtype in _LOW_PRECISION else op.dtype
+    if work_dtype not in (torch.float32, torch.float64):
+        msg = (
+            f"work_dtype must be torch.float32, torch.float64 or None (the default), got "
+            f"{work_dtype!r}"
+        )
+        raise TypeError(msg)
+    if torch.finfo(work_dtype).eps > torch.finfo(op.dtype).eps:
+        msg = (
+            f"work_dtype={work_dtype} is less precise than the operator's {op.dtype}; pass "
+            f"work_dtype={op.dtype} or None"
+        )
+        raise ValueError(msg)
+    return op if work_dtype == op.dtype else WorkPrecision(op, work_dtype)
 
 
 def _check_symmetric(matrix: torch.Tensor) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from hesskit import _checks
-from hesskit.operators.base import LinearOperator, as_operator
+from hesskit.operators.base import LinearOperator, as_operator, in_work_dtype
 from hesskit.progress import Callback, reporting
 from hesskit.trace_estimation.probes import rademacher
 
@@ -28,7 +28,7 @@ class TraceEstimate:
     """A stochastic estimate of ``tr A``.
 
     Attributes:
-        estimate: the estimate, a 0-d tensor on the operator's dtype and device.
+        estimate: the estimate, a 0-d tensor of the work dtype on the operator's device.
         stderr: its estimated standard error (0-d tensor; NaN when only one random sample
             was drawn, since a spread cannot be estimated from one sample).
         num_matvecs: operator-vector products actually used.
@@ -48,6 +48,7 @@ def trace(
     method: str = "hutchinson",
     generator: torch.Generator | int | None = None,
     progress: bool | Callback | None = None,
+    work_dtype: torch.dtype | None = None,
 ) -> TraceEstimate:
     """Estimate ``tr A`` with a budget of ``num_matvecs`` operator-vector products.
 
@@ -68,14 +69,20 @@ def trace(
         progress: None, True (a tqdm bar) or a callable ``progress(done, total)``
             (:mod:`hesskit.progress`), called after each block product: Hutchinson pushes
             all its probes through in one block, Hutch++ in two blocks.
+        work_dtype: the dtype of the probes, the sketch's QR and every reduction,
+            ``torch.float32`` or ``torch.float64``; default float32 for a bf16 or fp16
+            operator (whose products stay in its dtype), else the operator's dtype
+            (:func:`hesskit.operators.base.in_work_dtype`).
 
     Returns:
-        A :class:`TraceEstimate`: the estimate, its standard error (NaN where it cannot be
-        estimated from one sample), the products spent and the method.
+        A :class:`TraceEstimate` in ``work_dtype``: the estimate, its standard error (NaN
+        where it cannot be estimated from one sample), the products spent and the method.
 
     Raises:
-        TypeError: if ``progress`` is not None, a bool or a callable.
-        ValueError: for a bad ``method`` or a budget too small for it.
+        TypeError: if ``progress`` is not None, a bool or a callable, or ``work_dtype`` is
+            not float32, float64 or None.
+        ValueError: for a bad ``method`` or a budget too small for it, or a ``work_dtype``
+            less precise than the operator.
 
     Example:
         >>> import torch
@@ -83,7 +90,7 @@ def trace(
         >>> float(result.estimate)  # a diagonal matrix: Rademacher probes are exact
         15.0
     """
-    op = as_operator(op)
+    op = in_work_dtype(as_operator(op), work_dtype)
     num_matvecs = _checks.check_int_in_range("num_matvecs", num_matvecs, low=1)
     method = _checks.check_choice("method", method, METHODS)
     gen = _checks.make_generator(generator, op.device)
