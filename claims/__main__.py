@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 from claims import summary
+from claims.seeds import PREREGISTERED_OFFSETS
 
 
 def _pytest(offset: int, folder: pathlib.Path, workers: int, extra: list[str]) -> int:
@@ -27,11 +28,22 @@ def _pytest(offset: int, folder: pathlib.Path, workers: int, extra: list[str]) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m claims run [--offsets 0 1 2] [--report-dir report]``."""
+    """Command line: ``python -m claims run [--offsets 0 1 2] [--report-dir report]``.
+
+    Returns:
+        The worst pytest exit status over the offsets (0 when every offset passed).
+    """
     parser = argparse.ArgumentParser(prog="python -m claims", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the suite at each offset, then the table")
-    run.add_argument("--offsets", type=int, nargs="+", default=[0, 1], metavar="N")
+    run.add_argument(
+        "--offsets",
+        type=int,
+        nargs="+",
+        default=list(PREREGISTERED_OFFSETS),
+        metavar="N",
+        help="seed offsets to run (default: the pre-registered 0 1 2)",
+    )
     run.add_argument("--report-dir", default="report", metavar="DIR")
     run.add_argument("--workers", type=int, default=2, help="pytest-xdist workers (2)")
     run.add_argument("--profile", choices=("quick", "full"), default="quick")
