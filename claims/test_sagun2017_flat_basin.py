@@ -416,7 +416,9 @@ def power(pilot, setup) -> dict:
     """
     analysis = _power(pilot, setup.cap)
     needed = {
-        claim.id: max(e["seeds_needed"] for key, e in analysis.items() if key.startswith(claim.id))
+        claim.id: max(
+            e["seeds_needed"] for key, e in analysis.items() if key.split("/")[0] == claim.id
+        )
         for claim in (BARRIER, SHARPNESS)
     }
     draw = setup.design.draw(setup.reserve, max(needed.values()))
